@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""trailql vs DuckDB, chdb (ClickHouse) and jq on the same raw CloudTrail files.
+
+Generates the trail with `trailql generate` (1.2 M events, 7 days, 3 accounts x 4 regions),
+runs each query with each tool (median of --runs), checks that they return the same answer,
+and prints wall time, CPU time and peak RSS, plus trailql's ratio to each peer measured in
+this same run. Writes the figures to BENCHMARKS.md (--write).
+
+    python3 bench/bench.py            # everything, about 10 minutes on 2 cores
+    python3 bench/bench.py --quick    # 200 k events, 1 run: a smoke test
+"""
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+TRAILQL = TARGET / "release" / "trailql"
+
+NEEDLE_WHERE_SQL = (
+    "eventname = 'AuthorizeSecurityGroupIngress' AND requestparameters LIKE '%0.0.0.0/0%'"
+)
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, shell=True, check=True, **kw)
+
+
+def ensure_tools():
+    sh(f"cd {ROOT} && cargo build --release -p trailql-cli")
+    if shutil.which("jq") is None or not Path("/usr/bin/time").exists():
+        sh("apt-get update -qq && apt-get install -y -qq jq time >/dev/null")
+    try:
+        import duckdb  # noqa: F401
+        import chdb  # noqa: F401
+    except ImportError:
+        sh(f"{sys.executable} -m pip install -q duckdb chdb")
+
+
+def generate(data, events):
+    truth = data / "ground-truth.json"
+    if truth.exists() and json.loads(truth.read_text())["events"] >= events * 0.9:
+        return json.loads(truth.read_text())
+    if data.exists():
+        shutil.rmtree(data)
+    sh(f"{TRAILQL} generate {data} --events {events} --days 7 --accounts 3 "
+       f"--regions us-east-1,us-west-2,eu-west-1,ap-southeast-2 --seed 42 --openings 24")
+    return json.loads(truth.read_text())
+
+
+def timed(cmd, env=None):
+    """Run under GNU time; return (stdout, wall s, cpu s, peak RSS MB)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+        start = time.perf_counter()
+        p = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", "-o", tf.name] + cmd,
+                           capture_output=True, text=True, env=env)
+        wall = time.perf_counter() - start
+        if p.returncode != 0:
+            raise RuntimeError(f"{cmd[:3]} failed: {p.stderr[-2000:]}")
+        user, system, rss_kb = tf.read().split()[-3:]
+    return p.stdout, wall, float(user) + float(system), int(rss_kb) / 1024
+
+
+def peer_script(tool, query, files_glob):
+    if tool == "duckdb":
+        src = (f"(SELECT unnest(Records) AS r FROM read_json('{files_glob}', "
+               f"columns={{'Records': 'JSON[]'}}, maximum_object_size=268435456))")
+        if query == "needle":
+            sql = (f"SELECT r->>'eventID' FROM {src} WHERE r->>'eventName' = 'AuthorizeSecurityGroupIngress' "
+                   f"AND CAST(r->'requestParameters' AS VARCHAR) LIKE '%0.0.0.0/0%' ORDER BY 1")
+        else:
+            sql = (f"SELECT r->>'eventSource', r->>'eventName', count(*) AS n FROM {src} "
+                   f"GROUP BY 1, 2 ORDER BY n DESC, 1, 2 LIMIT 10")
+        return ("import duckdb\ncon = duckdb.connect()\ncon.execute(\"SET threads TO 2\")\n"
+                f"for row in con.execute({sql!r}).fetchall(): print('\\t'.join(map(str, row)))\n")
+    if tool == "chdb":
+        src = (f"file('{files_glob}', 'JSONAsString') ARRAY JOIN JSONExtractArrayRaw(json, 'Records') AS rec")
+        if query == "needle":
+            sql = (f"SELECT JSONExtractString(rec, 'eventID') AS id FROM {src} "
+                   f"WHERE JSONExtractString(rec, 'eventName') = 'AuthorizeSecurityGroupIngress' "
+                   f"AND JSONExtractRaw(rec, 'requestParameters') LIKE '%0.0.0.0/0%' ORDER BY id")
+        else:
+            sql = (f"SELECT JSONExtractString(rec, 'eventSource') AS s, JSONExtractString(rec, 'eventName') AS e, "
+                   f"count() AS n FROM {src} GROUP BY s, e ORDER BY n DESC, s, e LIMIT 10")
+        return ("import chdb\n"
+                f"print(chdb.query({sql!r} + ' SETTINGS max_threads=2', 'TSV').data(), end='')\n")
+    raise ValueError(tool)
+
+
+def normalise(text):
+    return sorted(line.strip() for line in text.strip().splitlines() if line.strip())
+
+
+def trailql_cmd(query, sources, extra_where=None):
+    if query == "needle":
+        sql = f"SELECT eventid FROM cloudtrail_logs WHERE {NEEDLE_WHERE_SQL} ORDER BY 1"
+    elif query == "aggregate":
+        sql = ("SELECT eventsource, eventname, count(*) AS n FROM cloudtrail_logs "
+               "GROUP BY 1, 2 ORDER BY n DESC, 1, 2 LIMIT 10")
+    else:
+        sql = f"SELECT count(*) FROM cloudtrail_logs WHERE {extra_where}"
+    cmd = [str(TRAILQL), "query", "--format", "csv", "-q"]
+    for s in sources:
+        cmd += ["-s", str(s)]
+    return cmd + [sql]
+
+
+def median_run(cmd, runs, env=None):
+    results = [timed(cmd, env) for _ in range(runs)]
+    out = results[0][0]
+    walls = [r[1] for r in results]
+    i = walls.index(statistics.median_low(walls))
+    return out, results[i][1], results[i][2], max(r[3] for r in results)
+
+
+def csv_rows(out, header=True):
+    lines = out.strip().splitlines()
+    return lines[1:] if header else lines
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=1_200_000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--data", type=Path, default=ROOT / "bench" / "data")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--write", action="store_true", help="write BENCHMARKS.md")
+    a = ap.parse_args()
+    if a.quick:
+        a.events, a.runs = 200_000, 1
+    ensure_tools()
+    truth = generate(a.data, a.events)
+    files = list(a.data.glob("AWSLogs/**/*.json.gz"))
+    gz_bytes = sum(f.stat().st_size for f in files)
+    glob = f"{a.data}/AWSLogs/*/CloudTrail/*/*/*/*/*.json.gz"
+    print(f"trail: {truth['events']:,} events, {len(files):,} files, {gz_bytes/1e6:.0f} MB gzip", flush=True)
+
+    rows = []  # (query, tool, wall, cpu, rss)
+    answers = {}
+
+    def record(query, tool, out, wall, cpu, rss):
+        rows.append((query, tool, wall, cpu, rss))
+        print(f"  {query:<10} {tool:<8} {wall:7.2f}s wall {cpu:7.2f}s cpu {rss:7.0f} MB", flush=True)
+
+    for query in ["needle", "aggregate"]:
+        out, wall, cpu, rss = median_run(trailql_cmd(query, [a.data]), a.runs)
+        answers[(query, "trailql")] = normalise("\n".join(csv_rows(out)).replace(",", "\t"))
+        record(query, "trailql", out, wall, cpu, rss)
+        if a.no_peers:
+            continue
+        for tool in ["duckdb", "chdb"]:
+            with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+                f.write(peer_script(tool, query, glob))
+            out, wall, cpu, rss = median_run([sys.executable, f.name], a.runs)
+            os.unlink(f.name)
+            answers[(query, tool)] = normalise(out)
+            record(query, tool, out, wall, cpu, rss)
+        if query == "needle":
+            jq = ("find {d} -name '*.json.gz' -print0 | xargs -0 -P2 -n 2000 sh -c "
+                  "'zcat \"$@\" | jq -r \".Records[] | select(.eventName == \\\"AuthorizeSecurityGroupIngress\\\" "
+                  "and (.requestParameters | tostring | contains(\\\"0.0.0.0/0\\\"))) | .eventID\"' _").format(d=a.data)
+            out, wall, cpu, rss = median_run(["sh", "-c", jq], a.runs)
+            answers[(query, "jq")] = normalise(out)
+            record(query, "jq", out, wall, cpu, rss)
+
+    # Same answers?
+    agree = True
+    for query in ["needle", "aggregate"]:
+        ref = answers[(query, "trailql")]
+        for (q, tool), ans in answers.items():
+            if q == query and ans != ref:
+                agree = False
+                print(f"MISMATCH {query}: trailql {len(ref)} rows, {tool} {len(ans)} rows", flush=True)
+    planted = {p["event_id"] for p in truth["openings"] + truth["failed_attempts"] if p["cidr"] == "0.0.0.0/0"}
+    if set(answers[("needle", "trailql")]) != planted:
+        agree = False
+        print("MISMATCH needle: trailql vs ground truth", flush=True)
+
+    # Pruning: one day out of seven, read bytes and time against the full scan.
+    day = "eventtime >= '2024-08-04T00:00:00Z' AND eventtime < '2024-08-05T00:00:00Z'"
+    full = "concat(eventtime, '') >= '2024-08-04T00:00:00Z' AND concat(eventtime, '') < '2024-08-05T00:00:00Z'"
+    day_cmd = trailql_cmd("count", [a.data], day)
+    full_cmd = trailql_cmd("count", [a.data], full)
+    out_day, wall_day, cpu_day, rss_day = median_run(day_cmd, a.runs)
+    out_full, wall_full, cpu_full, rss_full = median_run(full_cmd, a.runs)
+    st = subprocess.run(day_cmd[:4] + ["--stats"] + day_cmd[4:], capture_output=True, text=True).stderr
+    day_bytes = next((l for l in st.splitlines() if l.startswith("stats:")), "")
+    same_count = csv_rows(out_day) == csv_rows(out_full)
+    agree &= same_count
+    record("day", "trailql", out_day, wall_day, cpu_day, rss_day)
+    record("day-full", "trailql", out_full, wall_full, cpu_full, rss_full)
+
+    # Memory: streaming aggregate over the data, then over the data twice.
+    _, _, _, rss1 = median_run(trailql_cmd("aggregate", [a.data]), 1)
+    _, _, _, rss2 = median_run(trailql_cmd("aggregate", [a.data, a.data]), 1)
+
+    t = {(q, tool): (w, c, r) for q, tool, w, c, r in rows}
+    needle_eps = truth["events"] / t[("needle", "trailql")][1]
+    report = []
+    report.append(f"Machine: {machine()}")
+    report.append(f"Trail: {truth['events']:,} events, {len(files):,} files, {gz_bytes/1e6:.0f} MB gzip "
+                  f"(`trailql generate --events {a.events} --days 7 --accounts 3`, 4 regions, seed 42); "
+                  f"median of {a.runs} run(s), whole process.")
+    report.append("")
+    report.append("| query | tool | wall s | CPU s | peak RSS MB | trailql / tool (wall) |")
+    report.append("|---|---|---:|---:|---:|---:|")
+    for q, tool, w, c, r in rows:
+        tw = t[(q, "trailql")][0] if (q, "trailql") in t else w
+        ratio = "" if tool == "trailql" else f"{tw / w:.2f}x"
+        report.append(f"| {q} | {tool} | {w:.2f} | {c:.2f} | {r:.0f} | {ratio} |")
+    report.append("")
+    report.append(f"- Answers agree across tools and with the ground truth: **{'yes' if agree else 'NO'}**")
+    report.append(f"- Needle throughput: {needle_eps/1e3:,.0f} k events/s of CPU... per core: "
+                  f"{truth['events'] / t[('needle', 'trailql')][1] / 1e3:,.0f} k events/s per CPU-second")
+    report.append(f"- One day of seven: {wall_full / wall_day:.1f}x faster than the unpruned scan of the same "
+                  f"question; {day_bytes.replace('stats: ', '')}")
+    report.append(f"- Peak RSS of the streaming aggregate: {rss1:.0f} MB over the trail, {rss2:.0f} MB over it twice")
+    text = "\n".join(report)
+    print("\n" + text)
+    if a.write:
+        (ROOT / "BENCHMARKS.md").write_text(
+            "# Benchmarks\n\nProduced by `python3 bench/bench.py --write` (see the script for the exact "
+            "queries each tool runs).\n\n" + text + "\n")
+    return 0 if agree else 1
+
+
+def machine():
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{model}, {os.cpu_count()} cores, {mem:.0f} GiB, {platform.system()} {platform.release()}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+//! Command-line arguments (clap derive). Parsing only; `main.rs` validates and runs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "trailql",
+    version,
+    about = "Athena-style SQL over AWS CloudTrail logs: point it at a folder, ask, get answers.",
+    after_help = "Examples:
+  trailql demo
+  trailql query -s ./AWSLogs \"SELECT eventname, count(*) FROM cloudtrail_logs GROUP BY 1 ORDER BY 2 DESC LIMIT 10\"
+  trailql query -s ./AWSLogs -f who-opened-sg.sql --format csv -o answer.csv
+  trailql schema
+  trailql shell -s ./AWSLogs
+  trailql generate ./sample --events 200000 --days 7 --seed 7"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run one SQL statement over table `cloudtrail_logs`.
+    #[command(after_help = "Examples:
+  # Who opened a security group to the world, and when?
+  trailql query -s ./AWSLogs \"SELECT eventtime, useridentity.arn, json_extract_scalar(requestparameters, '$.groupId') AS sg
+      FROM cloudtrail_logs
+      WHERE eventname = 'AuthorizeSecurityGroupIngress' AND requestparameters LIKE '%0.0.0.0/0%'\"
+
+  # One day of one account, pruned by key before any file is opened:
+  trailql query -s ./AWSLogs --stats \"SELECT count(*) FROM cloudtrail_logs
+      WHERE account = '111122223333' AND eventtime >= '2024-08-03' AND eventtime < '2024-08-04'\"
+
+Pruning: filters on account, region, timestamp ('yyyy/MM/dd'), year, month, day and eventtime
+skip files by their key. eventtime pruning reads files delivered up to --late-margin after the
+window, because CloudTrail delivers late sometimes.")]
+    Query(QueryArgs),
+    /// Print the table's columns (or Athena-style DDL with --ddl).
+    Schema {
+        /// Print a CREATE TABLE statement instead of the column list.
+        #[arg(long)]
+        ddl: bool,
+    },
+    /// An interactive SQL prompt with history (end statements with `;`).
+    Shell {
+        #[command(flatten)]
+        scan: ScanArgs,
+    },
+    /// Write a realistic synthetic trail with planted security-group openings.
+    Generate(GenerateArgs),
+    /// Generate a sample trail (if missing) and answer the seed question on it.
+    Demo {
+        /// Where the sample trail lives.
+        #[arg(long, default_value = "sample")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ScanArgs {
+    /// A folder (walked recursively) or file of CloudTrail logs; repeat for several.
+    #[arg(short = 's', long = "source", value_name = "PATH", required = true)]
+    pub sources: Vec<PathBuf>,
+    /// Treat any bad file or record as an error (non-zero exit) instead of a warning.
+    #[arg(long)]
+    pub strict: bool,
+    /// How late a file may be delivered after the eventtime window and still be read
+    /// (e.g. 30m, 1h, 2d, or none to prune only by the window's start).
+    #[arg(long, default_value = "1h", value_name = "DURATION")]
+    pub late_margin: String,
+    /// Parse every record even when a literal filter shows it cannot match.
+    #[arg(long)]
+    pub no_prefilter: bool,
+    /// Largest inflated size accepted for one file (decompression-bomb guard).
+    #[arg(long, default_value_t = trailql_decode::inflate::DEFAULT_MAX_INFLATED, value_name = "BYTES")]
+    pub max_inflated_bytes: u64,
+    /// Do not print the summary line and warnings.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub scan: ScanArgs,
+    /// The SQL statement (or use --file).
+    #[arg(value_name = "SQL", required_unless_present = "file")]
+    pub sql: Option<String>,
+    /// Read the SQL statement from a file.
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "FILE",
+        conflicts_with = "sql"
+    )]
+    pub file: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write the result to a file instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print the physical plan's scan line (files read vs pruned, prefilter) and detailed counts.
+    #[arg(long)]
+    pub stats: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+    Jsonl,
+    Parquet,
+}
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// Folder to write the trail into (AWSLogs/… and ground-truth.json).
+    pub dir: PathBuf,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Approximate number of events.
+    #[arg(long, default_value_t = 50_000)]
+    pub events: u64,
+    #[arg(long, default_value_t = 3)]
+    pub accounts: usize,
+    /// Comma-separated regions.
+    #[arg(
+        long,
+        default_value = "us-east-1,us-west-2,eu-west-1,ap-southeast-2",
+        value_delimiter = ','
+    )]
+    pub regions: Vec<String>,
+    #[arg(long, default_value_t = 7)]
+    pub days: u32,
+    /// First day (UTC), YYYY-MM-DD.
+    #[arg(long, default_value = "2024-08-01")]
+    pub start: String,
+    /// Write an organization-trail layout under AWSLogs/<org-id>/.
+    #[arg(long, value_name = "o-…")]
+    pub org_id: Option<String>,
+    /// How many security-group changes to the world to plant (openings and failed attempts).
+    #[arg(long, default_value_t = 6)]
+    pub openings: usize,
+}

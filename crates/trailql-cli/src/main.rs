@@ -1,0 +1,303 @@
+//! `trailql`: parse arguments, build the engine, run, print, exit.
+
+mod args;
+mod output;
+mod summary;
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use datafusion::physical_plan::displayable;
+
+use args::{Cli, Command, Format, GenerateArgs, QueryArgs, ScanArgs};
+use trailql_sql::{Engine, ScanOptions};
+
+/// The seed question: who opened a security group to the world, and when?
+pub const SEED_SQL: &str = "SELECT eventtime, account, awsregion,
+       json_extract_scalar(requestparameters, '$.groupId') AS group_id,
+       useridentity.arn AS actor, sourceipaddress, errorcode
+FROM cloudtrail_logs
+WHERE eventname = 'AuthorizeSecurityGroupIngress'
+  AND (requestparameters LIKE '%0.0.0.0/0%' OR requestparameters LIKE '%::/0%')
+ORDER BY eventtime";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.to_string().contains("Broken pipe")
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Query(q) => runtime()?.block_on(query(q)),
+        Command::Schema { ddl } => {
+            schema(ddl);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Shell { scan } => runtime()?.block_on(shell(scan)),
+        Command::Generate(g) => generate(g).map(|_| ExitCode::SUCCESS),
+        Command::Demo { dir } => runtime()?.block_on(demo(&dir)),
+    }
+}
+
+fn scan_options(a: &ScanArgs) -> Result<ScanOptions> {
+    Ok(ScanOptions {
+        late_margin: trailql_layout::parse_late_margin(&a.late_margin)
+            .map_err(anyhow::Error::msg)
+            .context("--late-margin")?,
+        strict: a.strict,
+        max_inflated: a.max_inflated_bytes,
+        prefilter: !a.no_prefilter,
+    })
+}
+
+fn open(a: &ScanArgs) -> Result<Engine> {
+    Ok(Engine::open(&a.sources, scan_options(a)?)?)
+}
+
+async fn query(q: QueryArgs) -> Result<ExitCode> {
+    let sql = match (&q.sql, &q.file) {
+        (Some(s), _) => s.clone(),
+        (None, Some(f)) => std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read SQL file {}", f.display()))?,
+        (None, None) => bail!("give a SQL statement or --file FILE"),
+    };
+    if q.format == Format::Parquet && q.output.is_none() {
+        bail!("--format parquet needs --output FILE (Parquet is binary)");
+    }
+    let engine = open(&q.scan)?;
+    run_statement(
+        &engine,
+        &sql,
+        q.format,
+        q.output.as_deref(),
+        q.stats,
+        q.scan.quiet,
+    )
+    .await
+}
+
+async fn run_statement(
+    engine: &Engine,
+    sql: &str,
+    format: Format,
+    output: Option<&Path>,
+    stats: bool,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let started = Instant::now();
+    engine.report.reset();
+    let df = engine.sql(sql).await?;
+    let plan = df.create_physical_plan().await?;
+    if stats {
+        for line in displayable(plan.as_ref()).indent(false).to_string().lines() {
+            if line.contains("CloudTrailExec") {
+                eprintln!("plan: {}", line.trim());
+            }
+        }
+    }
+    let task_ctx = engine.ctx.task_ctx();
+    let stream = datafusion::physical_plan::execute_stream(plan, task_ctx)?;
+    let progress = summary::Progress::start(
+        engine.report.clone(),
+        !quiet && std::io::stderr().is_terminal(),
+    );
+    let out: Box<dyn Write + Send> = match output {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    };
+    let result = output::write_stream(stream, format, out).await;
+    progress.finish();
+    let rows = result?;
+    if !quiet {
+        summary::print(&engine.report, Some(rows), started.elapsed(), stats);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn schema(ddl: bool) {
+    let schema = trailql_decode::table_schema();
+    if ddl {
+        println!("CREATE EXTERNAL TABLE cloudtrail_logs (");
+        let cols: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| format!("  {} {}", quote(f.name()), hive_type(f.data_type())))
+            .collect();
+        println!("{}\n)", cols.join(",\n"));
+        return;
+    }
+    for f in schema.fields() {
+        println!("{:<30} {}", f.name(), hive_type(f.data_type()));
+    }
+}
+
+fn quote(name: &str) -> String {
+    if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && name != "timestamp" {
+        name.to_string()
+    } else {
+        format!("`{name}`")
+    }
+}
+
+fn hive_type(t: &datafusion::arrow::datatypes::DataType) -> String {
+    use datafusion::arrow::datatypes::DataType::*;
+    match t {
+        Utf8 => "string".into(),
+        Struct(fs) => format!(
+            "struct<{}>",
+            fs.iter()
+                .map(|f| format!("{}:{}", f.name(), hive_type(f.data_type())))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        List(f) => format!("array<{}>", hive_type(f.data_type())),
+        Map(_, _) => "map<string,string>".into(),
+        other => other.to_string(),
+    }
+}
+
+async fn shell(scan: ScanArgs) -> Result<ExitCode> {
+    use rustyline::error::ReadlineError;
+    let engine = open(&scan)?;
+    let mut rl = rustyline::DefaultEditor::new()?;
+    let history = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".trailql_history"));
+    if let Some(h) = &history {
+        let _ = rl.load_history(h);
+    }
+    eprintln!(
+        "trailql shell: {} files under {} source(s). Table cloudtrail_logs. End statements with ';'. .schema, .quit",
+        engine.files_found,
+        scan.sources.len()
+    );
+    let mut buf = String::new();
+    loop {
+        let prompt = if buf.is_empty() {
+            "trailql> "
+        } else {
+            "     ..> "
+        };
+        match rl.readline(prompt) {
+            Ok(line) => {
+                let t = line.trim();
+                if buf.is_empty() {
+                    match t {
+                        "" => continue,
+                        ".quit" | ".exit" | "\\q" | "exit" | "quit" => break,
+                        ".schema" => {
+                            schema(false);
+                            continue;
+                        }
+                        _ => {}
+                    }
+                }
+                buf.push_str(&line);
+                buf.push('\n');
+                if t.ends_with(';') {
+                    let sql = std::mem::take(&mut buf);
+                    let _ = rl.add_history_entry(sql.trim());
+                    if let Err(e) =
+                        run_statement(&engine, &sql, Format::Table, None, false, scan.quiet).await
+                    {
+                        eprintln!("error: {e:#}");
+                    }
+                }
+            }
+            Err(ReadlineError::Interrupted) => buf.clear(),
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if let Some(h) = &history {
+        let _ = rl.save_history(h);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn generate(g: GenerateArgs) -> Result<trailql_generate::GroundTruth> {
+    let start = chrono::NaiveDate::parse_from_str(&g.start, "%Y-%m-%d")
+        .with_context(|| format!("--start {:?}: expected YYYY-MM-DD", g.start))?;
+    let opts = trailql_generate::GenOptions {
+        seed: g.seed,
+        events: g.events,
+        accounts: g.accounts,
+        regions: g.regions,
+        days: g.days,
+        start,
+        org_id: g.org_id,
+        openings: g.openings,
+        ..Default::default()
+    };
+    let t = Instant::now();
+    let truth = trailql_generate::generate(&g.dir, &opts)?;
+    eprintln!(
+        "trailql: wrote {} events in {} files to {} in {:.1}s ({} openings, {} failed attempts planted; see ground-truth.json)",
+        summary::thousands(truth.events),
+        summary::thousands(truth.files),
+        g.dir.display(),
+        t.elapsed().as_secs_f64(),
+        truth.openings.len(),
+        truth.failed_attempts.len()
+    );
+    Ok(truth)
+}
+
+async fn demo(dir: &Path) -> Result<ExitCode> {
+    if !dir.join("ground-truth.json").exists() {
+        eprintln!(
+            "trailql: no sample at {}: generating one (3 accounts × 4 regions × 3 days)…",
+            dir.display()
+        );
+        generate(GenerateArgs {
+            dir: dir.to_path_buf(),
+            seed: 42,
+            events: 100_000,
+            accounts: 3,
+            regions: ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"]
+                .map(String::from)
+                .to_vec(),
+            days: 3,
+            start: "2024-08-01".into(),
+            org_id: None,
+            openings: 6,
+        })?;
+    }
+    eprintln!("-- Who opened a security group to the world, and when?\n{SEED_SQL};\n");
+    let engine = Engine::open(&[dir.join("AWSLogs")], ScanOptions::default())?;
+    run_statement(&engine, SEED_SQL, Format::Table, None, false, false).await?;
+    eprintln!(
+        "\nThe rows with an errorcode are failed attempts. Compare with {}/ground-truth.json, then ask your own:\n  trailql query -s {} \"SELECT eventname, count(*) FROM cloudtrail_logs GROUP BY 1 ORDER BY 2 DESC LIMIT 10\"",
+        dir.display(),
+        dir.join("AWSLogs").display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

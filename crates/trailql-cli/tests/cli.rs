@@ -1,0 +1,240 @@
+//! The `trailql` binary as a user runs it.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+fn trailql() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_trailql"))
+}
+
+fn generate(dir: &Path) {
+    let out = trailql()
+        .args([
+            "generate",
+            dir.to_str().unwrap(),
+            "--events",
+            "3000",
+            "--days",
+            "1",
+            "--accounts",
+            "1",
+            "--regions",
+            "us-east-1",
+            "--seed",
+            "7",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("openings"), "{err}");
+}
+
+#[test]
+fn query_formats_and_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path());
+    let logs = dir.path().join("AWSLogs");
+    let src = logs.to_str().unwrap();
+    let sql = "SELECT eventname, count(*) AS n FROM cloudtrail_logs GROUP BY 1 ORDER BY n DESC, 1 LIMIT 3";
+    let out = trailql()
+        .args(["query", "-s", src, "--format", "csv", sql])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(csv.lines().next(), Some("eventname,n"));
+    assert_eq!(csv.lines().count(), 4);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with("trailql: 3 row(s) · "), "{err}");
+    assert!(err.contains("pruned 0") && err.contains("bad 0"), "{err}");
+
+    // JSON keeps nested values; CSV turns them into JSON text.
+    let out = trailql()
+        .args(["query", "-q", "-s", src, "--format", "json", "SELECT useridentity, resources FROM cloudtrail_logs WHERE eventname = 'Decrypt' LIMIT 1"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v[0]["resources"][0]["arn"]
+        .as_str()
+        .unwrap()
+        .starts_with("arn:aws:kms:"));
+    let out = trailql()
+        .args([
+            "query",
+            "-q",
+            "-s",
+            src,
+            "--format",
+            "csv",
+            "SELECT resources FROM cloudtrail_logs WHERE eventname = 'Decrypt' LIMIT 1",
+        ])
+        .output()
+        .unwrap();
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert!(csv.contains("\"[{\"\"arn\"\":\"\"arn:aws:kms:"), "{csv}");
+
+    // Parquet to a file, read back by querying… the row count.
+    let pq = dir.path().join("out.parquet");
+    let out = trailql()
+        .args([
+            "query",
+            "-q",
+            "-s",
+            src,
+            "--format",
+            "parquet",
+            "-o",
+            pq.to_str().unwrap(),
+            "SELECT * FROM cloudtrail_logs",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(std::fs::metadata(&pq).unwrap().len() > 1000);
+
+    // SQL from a file, and --stats shows the scan.
+    let f = dir.path().join("q.sql");
+    std::fs::write(
+        &f,
+        "SELECT count(*) FROM cloudtrail_logs WHERE eventtime >= '2024-08-01T12:00:00Z'",
+    )
+    .unwrap();
+    let out = trailql()
+        .args(["query", "-s", src, "--stats", "-f", f.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("plan: CloudTrailExec: files="), "{err}");
+    assert!(err.contains("stats: files total"), "{err}");
+}
+
+#[test]
+fn errors_say_what_and_where() {
+    let out = trailql()
+        .args(["query", "-s", "/no/such/dir", "SELECT 1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("/no/such/dir") && err.contains("does not exist"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path());
+    let out = trailql()
+        .args([
+            "query",
+            "-s",
+            dir.path().to_str().unwrap(),
+            "SELECT nosuchcolumn FROM cloudtrail_logs",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("nosuchcolumn"));
+}
+
+#[test]
+fn strict_exits_non_zero_on_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let day = dir
+        .path()
+        .join("AWSLogs/111122223333/CloudTrail/us-east-1/2024/08/01");
+    std::fs::create_dir_all(&day).unwrap();
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(br#"{"Records":[{"eventName":"A"}]}"#).unwrap();
+    std::fs::write(
+        day.join("111122223333_CloudTrail_us-east-1_20240801T0005Z_a.json.gz"),
+        e.finish().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        day.join("111122223333_CloudTrail_us-east-1_20240801T0010Z_b.json.gz"),
+        b"\x1f\x8bnot gzip",
+    )
+    .unwrap();
+    let src = dir.path().to_str().unwrap();
+    let out = trailql()
+        .args(["query", "-s", src, "SELECT count(*) FROM cloudtrail_logs"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("warning: ") && err.contains("_b.json.gz") && err.contains("bad 1"),
+        "{err}"
+    );
+    let out = trailql()
+        .args([
+            "query",
+            "--strict",
+            "-s",
+            src,
+            "SELECT count(*) FROM cloudtrail_logs",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("error: ") && err.contains("_b.json.gz") && err.contains("--strict"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path());
+    let mut child = trailql()
+        .args([
+            "query",
+            "-q",
+            "-s",
+            dir.path().join("AWSLogs").to_str().unwrap(),
+            "--format",
+            "jsonl",
+            "SELECT * FROM cloudtrail_logs",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn schema_lists_athena_columns() {
+    let out = trailql().args(["schema"]).output().unwrap();
+    let s = String::from_utf8(out.stdout).unwrap();
+    assert!(s.contains("requestparameters"));
+    assert!(s.contains("struct<type:string,principalid:string"));
+    let out = trailql().args(["schema", "--ddl"]).output().unwrap();
+    let s = String::from_utf8(out.stdout).unwrap();
+    assert!(s.starts_with("CREATE EXTERNAL TABLE cloudtrail_logs ("));
+    assert!(s.contains("`timestamp` string"));
+}

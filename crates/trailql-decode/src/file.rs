@@ -1,0 +1,353 @@
+//! One file's bytes → Arrow record batches of the projected columns.
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions, StringArray};
+use arrow_schema::SchemaRef;
+use sonic_rs::{JsonType, JsonValueTrait, LazyValue};
+
+use crate::builder::ColBuilder;
+use crate::inflate::{inflate, DEFAULT_MAX_INFLATED};
+use crate::prefilter::Prefilter;
+use crate::report::{FileReport, NotEventsContent};
+use crate::schema::{record_index_of_key, record_specs, table_schema, Column, Extra};
+
+/// What to build: the projected columns, in output order.
+#[derive(Debug, Clone)]
+pub struct DecodePlan {
+    pub schema: SchemaRef,
+    pub columns: Vec<Column>,
+    pub prefilter: Option<Prefilter>,
+    pub batch_size: usize,
+    pub max_inflated: u64,
+}
+
+impl DecodePlan {
+    /// A plan for the given column indexes of [`table_schema`] (all columns when `None`).
+    pub fn new(projection: Option<&[usize]>) -> DecodePlan {
+        let full = table_schema();
+        let idx: Vec<usize> = match projection {
+            Some(p) => p.to_vec(),
+            None => (0..full.fields().len()).collect(),
+        };
+        DecodePlan {
+            schema: Arc::new(full.project(&idx).expect("projection within schema")),
+            columns: idx.iter().map(|&i| crate::schema::column(i)).collect(),
+            prefilter: None,
+            batch_size: 8192,
+            max_inflated: DEFAULT_MAX_INFLATED,
+        }
+    }
+
+    pub fn with_prefilter(mut self, p: Option<Prefilter>) -> Self {
+        self.prefilter = p;
+        self
+    }
+}
+
+/// Values of the key-derived columns of one file.
+#[derive(Debug, Clone, Default)]
+pub struct FileMeta {
+    pub path: String,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    /// `yyyy/MM/dd`
+    pub timestamp: Option<String>,
+    pub year: Option<String>,
+    pub month: Option<String>,
+    pub day: Option<String>,
+}
+
+impl FileMeta {
+    fn extra(&self, e: Extra) -> Option<&str> {
+        match e {
+            Extra::Account => self.account.as_deref(),
+            Extra::Region => self.region.as_deref(),
+            Extra::Timestamp => self.timestamp.as_deref(),
+            Extra::Year => self.year.as_deref(),
+            Extra::Month => self.month.as_deref(),
+            Extra::Day => self.day.as_deref(),
+            Extra::Path => Some(&self.path),
+            Extra::EventJson => None,
+        }
+    }
+}
+
+/// The batches decoded from one file and what happened.
+pub struct Decoded {
+    pub batches: Vec<RecordBatch>,
+    pub report: FileReport,
+}
+
+/// Decode a whole file (gzip or plain JSON bytes).
+pub fn decode_file(raw: &[u8], meta: &FileMeta, plan: &DecodePlan) -> Decoded {
+    let mut report = FileReport::default();
+    let inflated = inflate(raw, plan.max_inflated);
+    let text = match String::from_utf8(inflated.bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            report.type_problems += 1;
+            report.note("invalid UTF-8 replaced with U+FFFD");
+            String::from_utf8_lossy(e.as_bytes()).into_owned()
+        }
+    };
+    let mut batches = Vec::new();
+    decode_text(&text, meta, plan, &mut batches, &mut report);
+    if let Some(e) = inflated.error {
+        // The inflate error is the root cause of any JSON error that follows it.
+        report.file_error = Some(match report.file_error.take() {
+            Some(json) if report.rows > 0 => {
+                format!("{e}; kept {} records before it ({json})", report.rows)
+            }
+            _ => e,
+        });
+    }
+    Decoded { batches, report }
+}
+
+/// Decode JSON text holding `{"Records":[…]}` (or a bare array of records).
+pub fn decode_text(
+    text: &str,
+    meta: &FileMeta,
+    plan: &DecodePlan,
+    batches: &mut Vec<RecordBatch>,
+    report: &mut FileReport,
+) {
+    if text.trim().is_empty() {
+        report.file_error = Some("empty file (no JSON)".into());
+        return;
+    }
+    if let Some(p) = &plan.prefilter {
+        if !p.may_match(text.as_bytes()) {
+            report.prefiltered_file = true;
+            return;
+        }
+    }
+    let records = match locate_records(text) {
+        Ok(Located::Records(r)) => r,
+        Ok(Located::NotEvents(k)) => {
+            report.not_events = Some(k);
+            return;
+        }
+        Err(e) => {
+            report.file_error = Some(e);
+            return;
+        }
+    };
+    let mut dec = RecordDecoder::new(plan, meta);
+    for (i, item) in sonic_rs::to_array_iter(records).enumerate() {
+        match item {
+            Ok(rec) => dec.push(rec, i as u64, report, batches),
+            Err(e) => {
+                report.file_error = Some(format!(
+                    "invalid JSON in record {i} of the Records array: {e}; kept the {i} record(s) before it"
+                ));
+                break;
+            }
+        }
+    }
+    dec.flush(batches);
+}
+
+enum Located<'a> {
+    Records(&'a str),
+    NotEvents(NotEventsContent),
+}
+
+/// Find the `Records` array: the common `{"Records":[` prefix directly, else by walking the
+/// top-level object. A top-level array is taken as an array of records.
+fn locate_records(text: &str) -> Result<Located<'_>, String> {
+    let t = text.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']);
+    if t.starts_with('[') {
+        return Ok(Located::Records(t));
+    }
+    if let Some(rest) = t.strip_prefix('{') {
+        let rest = rest.trim_start();
+        if let Some(rest) = rest.strip_prefix("\"Records\"") {
+            let rest = rest.trim_start();
+            if let Some(rest) = rest.strip_prefix(':') {
+                let rest = rest.trim_start();
+                if rest.starts_with('[') {
+                    return Ok(Located::Records(rest));
+                }
+            }
+        }
+    } else {
+        return Err(format!(
+            "not a CloudTrail log file: expected a JSON object {{\"Records\":[…]}}, found {:?}",
+            t.chars().take(20).collect::<String>()
+        ));
+    }
+    let mut digest_like = false;
+    let mut config_like = false;
+    for entry in sonic_rs::to_object_iter(t) {
+        let (k, v) = entry.map_err(|e| format!("invalid JSON: {e}"))?;
+        match k.as_ref() {
+            "Records" => {
+                if v.get_type() != JsonType::Array {
+                    return Err("`Records` is not an array".into());
+                }
+                return Ok(Located::Records(lazy_raw(&v, t)));
+            }
+            "digestPublicKeyFingerprint" | "digestS3Object" | "logFiles" => digest_like = true,
+            "configurationItems" | "configSnapshotId" | "configurationItem" => config_like = true,
+            _ => {}
+        }
+    }
+    if digest_like {
+        return Ok(Located::NotEvents(NotEventsContent::Digest));
+    }
+    if config_like {
+        return Ok(Located::NotEvents(NotEventsContent::Config));
+    }
+    Err("not a CloudTrail log file: the JSON object has no `Records` key".into())
+}
+
+/// The raw text of a lazy value as a slice of `text` (it borrows from it).
+fn lazy_raw<'a>(v: &LazyValue<'_>, text: &'a str) -> &'a str {
+    let raw = v.as_raw_str();
+    let start = raw.as_ptr() as usize - text.as_ptr() as usize;
+    &text[start..start + raw.len()]
+}
+
+/// Per-file state: builders for the projected record columns.
+struct RecordDecoder<'p> {
+    plan: &'p DecodePlan,
+    meta: &'p FileMeta,
+    /// record spec index → builder index
+    slots: Vec<Option<usize>>,
+    builders: Vec<ColBuilder>,
+    /// output column → where it comes from
+    outputs: Vec<Output>,
+    eventjson: Option<arrow_array::builder::StringBuilder>,
+    rows: usize,
+    needs_parse: bool,
+}
+
+enum Output {
+    Builder(usize),
+    EventJson,
+    Constant(Extra),
+}
+
+impl<'p> RecordDecoder<'p> {
+    fn new(plan: &'p DecodePlan, meta: &'p FileMeta) -> Self {
+        let specs = record_specs();
+        let mut slots = vec![None; specs.len()];
+        let mut builders = Vec::new();
+        let mut outputs = Vec::new();
+        let mut eventjson = None;
+        for c in &plan.columns {
+            match *c {
+                Column::Record(i) => {
+                    slots[i] = Some(builders.len());
+                    outputs.push(Output::Builder(builders.len()));
+                    builders.push(ColBuilder::new(&specs[i], ""));
+                }
+                Column::Extra(Extra::EventJson) => {
+                    eventjson = Some(arrow_array::builder::StringBuilder::new());
+                    outputs.push(Output::EventJson);
+                }
+                Column::Extra(e) => outputs.push(Output::Constant(e)),
+            }
+        }
+        let needs_parse = !builders.is_empty();
+        RecordDecoder {
+            plan,
+            meta,
+            slots,
+            builders,
+            outputs,
+            eventjson,
+            rows: 0,
+            needs_parse,
+        }
+    }
+
+    fn push(
+        &mut self,
+        rec: LazyValue<'_>,
+        index: u64,
+        report: &mut FileReport,
+        batches: &mut Vec<RecordBatch>,
+    ) {
+        if rec.get_type() != JsonType::Object {
+            report.bad_records += 1;
+            report.note(format_args!(
+                "record {index} is not a JSON object: {:.60}",
+                rec.as_raw_str()
+            ));
+            return;
+        }
+        if let Some(p) = &self.plan.prefilter {
+            if !p.may_match(rec.as_raw_str().as_bytes()) {
+                report.prefiltered_records += 1;
+                return;
+            }
+        }
+        if let Some(b) = &mut self.eventjson {
+            b.append_value(rec.as_raw_str());
+        }
+        if self.needs_parse {
+            let row = self.rows;
+            if let Some(iter) = rec.into_object_iter() {
+                for entry in iter {
+                    let (k, v) = match entry {
+                        Ok(kv) => kv,
+                        Err(e) => {
+                            report.type_problems += 1;
+                            report.note(format_args!("record {index}: {e}"));
+                            break;
+                        }
+                    };
+                    if let Some(slot) = record_index_of_key(&k).and_then(|i| self.slots[i]) {
+                        let b = &mut self.builders[slot];
+                        if b.len() == row {
+                            b.append(v, report, index);
+                        }
+                    }
+                }
+            }
+            for b in &mut self.builders {
+                b.pad_to(row + 1);
+            }
+        }
+        self.rows += 1;
+        report.rows += 1;
+        if self.rows >= self.plan.batch_size {
+            self.flush(batches);
+        }
+    }
+
+    fn flush(&mut self, batches: &mut Vec<RecordBatch>) {
+        if self.rows == 0 {
+            return;
+        }
+        let n = self.rows;
+        let columns: Vec<ArrayRef> = self
+            .outputs
+            .iter()
+            .map(|o| match o {
+                Output::Builder(i) => self.builders[*i].finish(),
+                Output::EventJson => Arc::new(
+                    self.eventjson
+                        .as_mut()
+                        .expect("eventjson builder exists")
+                        .finish(),
+                ) as ArrayRef,
+                Output::Constant(e) => {
+                    let v = self.meta.extra(*e);
+                    Arc::new(StringArray::from_iter(std::iter::repeat_n(v, n))) as ArrayRef
+                }
+            })
+            .collect();
+        let batch = RecordBatch::try_new_with_options(
+            self.plan.schema.clone(),
+            columns,
+            &RecordBatchOptions::new().with_row_count(Some(n)),
+        )
+        .expect("decoded columns match the projected schema");
+        batches.push(batch);
+        self.rows = 0;
+    }
+}

@@ -1,0 +1,129 @@
+//! Local source discovery: walk folders (or take single files) and classify each file by key.
+
+use std::path::{Path, PathBuf};
+
+use crate::key::{classify, KeyKind};
+
+/// One file found under a source.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    /// The path with `/` separators, used for classification and messages.
+    pub display: String,
+    pub size: u64,
+    pub kind: KeyKind,
+}
+
+/// A source that could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoverError {
+    #[error("source {path}: does not exist (check the path, or use s3://bucket/prefix for S3)")]
+    NotFound { path: PathBuf },
+    #[error("source {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A problem with one entry during the walk; the walk goes on.
+#[derive(Debug, Clone)]
+pub struct WalkProblem {
+    pub path: String,
+    pub message: String,
+}
+
+/// Everything found under a set of local sources, in a stable (sorted) order.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    pub files: Vec<SourceFile>,
+    pub problems: Vec<WalkProblem>,
+}
+
+/// Walk each source (a folder, recursively, or a single file).
+pub fn discover_local(sources: &[PathBuf]) -> Result<Discovery, DiscoverError> {
+    let mut out = Discovery::default();
+    for src in sources {
+        let meta = std::fs::metadata(src).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                DiscoverError::NotFound { path: src.clone() }
+            } else {
+                DiscoverError::Io {
+                    path: src.clone(),
+                    source: e,
+                }
+            }
+        })?;
+        if meta.is_file() {
+            out.files.push(source_file(src, meta.len()));
+            continue;
+        }
+        for entry in walkdir::WalkDir::new(src)
+            .follow_links(true)
+            .sort_by_file_name()
+        {
+            match entry {
+                Ok(e) if e.file_type().is_file() => {
+                    let size = e.metadata().map(|m| m.len()).unwrap_or(0);
+                    out.files.push(source_file(e.path(), size));
+                }
+                Ok(_) => {}
+                Err(e) => out.problems.push(WalkProblem {
+                    path: e
+                        .path()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| src.display().to_string()),
+                    message: e.to_string(),
+                }),
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn source_file(path: &Path, size: u64) -> SourceFile {
+    let display = path.to_string_lossy().replace('\\', "/");
+    SourceFile {
+        kind: classify(&display),
+        path: path.to_path_buf(),
+        display,
+        size,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::SkipReason;
+
+    #[test]
+    fn walks_and_classifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = dir
+            .path()
+            .join("AWSLogs/111122223333/CloudTrail/us-east-1/2024/08/01");
+        let dig = dir
+            .path()
+            .join("AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2024/08/01");
+        std::fs::create_dir_all(&day).unwrap();
+        std::fs::create_dir_all(&dig).unwrap();
+        std::fs::write(
+            day.join("111122223333_CloudTrail_us-east-1_20240801T0005Z_a.json.gz"),
+            b"x",
+        )
+        .unwrap();
+        std::fs::write(dig.join("d.json.gz"), b"x").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), b"x").unwrap();
+        let d = discover_local(&[dir.path().to_path_buf()]).unwrap();
+        assert_eq!(d.files.len(), 3);
+        let kinds: Vec<_> = d.files.iter().map(|f| f.kind.clone()).collect();
+        assert!(matches!(kinds[0], KeyKind::TrailLog(_)));
+        assert_eq!(kinds[1], KeyKind::NotEvents(SkipReason::Digest));
+        assert_eq!(kinds[2], KeyKind::Other);
+        assert!(matches!(
+            discover_local(&[dir.path().join("missing")]),
+            Err(DiscoverError::NotFound { .. })
+        ));
+    }
+}

@@ -1,0 +1,16 @@
+//! Where CloudTrail files live and which of them a question needs.
+//!
+//! - [`key`]: the `AWSLogs/…` key grammar (account, region, delivery day and minute; digests and
+//!   other non-event files recognised by key);
+//! - [`window`]: time pruning with a late-delivery margin;
+//! - [`discover`]: walking local sources.
+//!
+//! This crate does not depend on DataFusion so that its tests build in seconds.
+
+pub mod discover;
+pub mod key;
+pub mod window;
+
+pub use discover::{discover_local, DiscoverError, Discovery, SourceFile};
+pub use key::{classify, KeyKind, SkipReason, TrailKey};
+pub use window::{parse_late_margin, TimeWindow, DEFAULT_LATE_MARGIN};

@@ -1,0 +1,125 @@
+//! Run-wide counters and warnings, shared by all partitions of a scan and read by the CLI for the
+//! progress bar and the closing summary.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+
+/// A file (or source) that had a problem, with what went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub path: String,
+    pub message: String,
+}
+
+#[derive(Debug, Default)]
+pub struct ScanReport {
+    pub files_total: AtomicU64,
+    pub files_pruned: AtomicU64,
+    pub files_to_read: AtomicU64,
+    pub bytes_to_read: AtomicU64,
+    pub files_read: AtomicU64,
+    pub files_prefiltered: AtomicU64,
+    pub files_bad: AtomicU64,
+    pub bytes_read: AtomicU64,
+    pub events: AtomicU64,
+    pub records_prefiltered: AtomicU64,
+    pub bad_records: AtomicU64,
+    pub type_problems: AtomicU64,
+    skipped: Mutex<BTreeMap<&'static str, u64>>,
+    warnings: Mutex<Vec<Warning>>,
+}
+
+/// A point-in-time copy of the counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportSnapshot {
+    pub files_total: u64,
+    pub files_pruned: u64,
+    pub files_to_read: u64,
+    pub bytes_to_read: u64,
+    pub files_read: u64,
+    pub files_prefiltered: u64,
+    pub files_bad: u64,
+    pub bytes_read: u64,
+    pub events: u64,
+    pub records_prefiltered: u64,
+    pub bad_records: u64,
+    pub type_problems: u64,
+    /// Files not read as events, by reason (digest, insight, config, other-service, not-json…).
+    pub skipped: BTreeMap<&'static str, u64>,
+    pub warnings: usize,
+}
+
+impl ReportSnapshot {
+    pub fn files_skipped(&self) -> u64 {
+        self.skipped.values().sum()
+    }
+}
+
+impl ScanReport {
+    pub fn add(&self, counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Relaxed);
+    }
+
+    pub fn skip(&self, reason: &'static str) {
+        *self
+            .skipped
+            .lock()
+            .expect("report lock")
+            .entry(reason)
+            .or_default() += 1;
+    }
+
+    pub fn warn(&self, path: impl Into<String>, message: impl Into<String>) {
+        self.warnings.lock().expect("report lock").push(Warning {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    pub fn warnings(&self) -> Vec<Warning> {
+        self.warnings.lock().expect("report lock").clone()
+    }
+
+    pub fn snapshot(&self) -> ReportSnapshot {
+        let g = |c: &AtomicU64| c.load(Relaxed);
+        ReportSnapshot {
+            files_total: g(&self.files_total),
+            files_pruned: g(&self.files_pruned),
+            files_to_read: g(&self.files_to_read),
+            bytes_to_read: g(&self.bytes_to_read),
+            files_read: g(&self.files_read),
+            files_prefiltered: g(&self.files_prefiltered),
+            files_bad: g(&self.files_bad),
+            bytes_read: g(&self.bytes_read),
+            events: g(&self.events),
+            records_prefiltered: g(&self.records_prefiltered),
+            bad_records: g(&self.bad_records),
+            type_problems: g(&self.type_problems),
+            skipped: self.skipped.lock().expect("report lock").clone(),
+            warnings: self.warnings.lock().expect("report lock").len(),
+        }
+    }
+
+    /// Start a new query (the shell runs several on one table).
+    pub fn reset(&self) {
+        for c in [
+            &self.files_total,
+            &self.files_pruned,
+            &self.files_to_read,
+            &self.bytes_to_read,
+            &self.files_read,
+            &self.files_prefiltered,
+            &self.files_bad,
+            &self.bytes_read,
+            &self.events,
+            &self.records_prefiltered,
+            &self.bad_records,
+            &self.type_problems,
+        ] {
+            c.store(0, Relaxed);
+        }
+        self.skipped.lock().expect("report lock").clear();
+        self.warnings.lock().expect("report lock").clear();
+    }
+}

@@ -1,0 +1,78 @@
+//! A ready DataFusion session: `cloudtrail_logs` registered over the sources, Athena functions,
+//! Athena-style SQL accepted.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use datafusion::common::Result;
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::config::SessionConfig;
+use datafusion::prelude::SessionContext;
+use trailql_layout::discover_local;
+
+use crate::report::ScanReport;
+use crate::rewrite::athena_to_datafusion;
+use crate::table::{CloudTrailTable, ScanOptions};
+
+/// The table name, as in AWS's Athena examples.
+pub const TABLE: &str = "cloudtrail_logs";
+
+/// A session over a set of sources.
+pub struct Engine {
+    pub ctx: SessionContext,
+    pub report: Arc<ScanReport>,
+    /// Files found under the sources (all kinds).
+    pub files_found: usize,
+}
+
+/// Errors that happen before any SQL runs.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Discover(#[from] trailql_layout::DiscoverError),
+    #[error("{0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+}
+
+pub fn session_config() -> SessionConfig {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let mut config = SessionConfig::new()
+        .with_target_partitions(cores)
+        .with_batch_size(8192)
+        .with_information_schema(true);
+    // Trino/Athena treat identifiers case-insensitively, as DataFusion does when unquoted.
+    config.options_mut().sql_parser.enable_ident_normalization = true;
+    config
+}
+
+impl Engine {
+    /// Discover local sources and register `cloudtrail_logs` over them.
+    pub fn open(
+        sources: &[PathBuf],
+        options: ScanOptions,
+    ) -> std::result::Result<Engine, OpenError> {
+        let discovery = discover_local(sources)?;
+        let report = Arc::new(ScanReport::default());
+        for p in &discovery.problems {
+            report.warn(&p.path, format!("cannot list: {}", p.message));
+        }
+        let files_found = discovery.files.len();
+        let table = CloudTrailTable::new(discovery.files, options, report.clone());
+        let ctx = SessionContext::new_with_config(session_config());
+        trailql_functions::register_all(&ctx);
+        ctx.register_table(TABLE, Arc::new(table))?;
+        Ok(Engine {
+            ctx,
+            report,
+            files_found,
+        })
+    }
+
+    /// Plan an Athena-style statement.
+    pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+        let sql = athena_to_datafusion(sql)?;
+        self.ctx.sql(&sql).await
+    }
+}

@@ -1,0 +1,251 @@
+//! The `cloudtrail_logs` table: files known up front, pruned per query by key and filters.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Duration;
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, Result};
+use datafusion::datasource::TableType;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use trailql_decode::{table_schema, DecodePlan, FileMeta, Prefilter};
+use trailql_layout::{KeyKind, SourceFile, TimeWindow};
+
+use crate::exec::{CloudTrailExec, ScanFile};
+use crate::filters::{only_partition_columns, partition_extra, required_literals, time_window};
+use crate::report::ScanReport;
+
+/// How scans behave.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// Allowance for late delivery when pruning by `eventtime` (`None`: any delay).
+    pub late_margin: Option<Duration>,
+    /// Any bad file or record fails the query.
+    pub strict: bool,
+    pub max_inflated: u64,
+    /// Skip records that cannot contain a required literal before parsing them.
+    pub prefilter: bool,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            late_margin: Some(trailql_layout::DEFAULT_LATE_MARGIN),
+            strict: false,
+            max_inflated: trailql_decode::inflate::DEFAULT_MAX_INFLATED,
+            prefilter: true,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct CloudTrailTable {
+    files: Arc<Vec<SourceFile>>,
+    options: ScanOptions,
+    report: Arc<ScanReport>,
+}
+
+impl CloudTrailTable {
+    pub fn new(files: Vec<SourceFile>, options: ScanOptions, report: Arc<ScanReport>) -> Self {
+        CloudTrailTable {
+            files: Arc::new(files),
+            options,
+            report,
+        }
+    }
+
+    pub fn report(&self) -> &Arc<ScanReport> {
+        &self.report
+    }
+}
+
+pub(crate) fn file_meta(f: &SourceFile) -> FileMeta {
+    match &f.kind {
+        KeyKind::TrailLog(k) => FileMeta {
+            path: f.display.clone(),
+            account: Some(k.account.clone()),
+            region: Some(k.region.clone()),
+            timestamp: Some(k.timestamp_partition()),
+            year: Some(k.date.format("%Y").to_string()),
+            month: Some(k.date.format("%m").to_string()),
+            day: Some(k.date.format("%d").to_string()),
+        },
+        _ => FileMeta {
+            path: f.display.clone(),
+            ..FileMeta::default()
+        },
+    }
+}
+
+/// Evaluate partition-only filters once over a batch with one row per candidate file.
+fn partition_mask(state: &dyn Session, filters: &[&Expr], metas: &[FileMeta]) -> Result<Vec<bool>> {
+    let mut keep = vec![true; metas.len()];
+    if filters.is_empty() || metas.is_empty() {
+        return Ok(keep);
+    }
+    // Unqualify column references: the batch below has bare names.
+    let mut names: Vec<String> = Vec::new();
+    let exprs: Vec<Expr> = filters
+        .iter()
+        .map(|f| {
+            (*f).clone()
+                .transform(|e| {
+                    Ok(match e {
+                        Expr::Column(c) => {
+                            if !names.contains(&c.name) {
+                                names.push(c.name.clone());
+                            }
+                            Transformed::yes(Expr::Column(
+                                datafusion::common::Column::new_unqualified(c.name),
+                            ))
+                        }
+                        other => Transformed::no(other),
+                    })
+                })
+                .map(|t| t.data)
+        })
+        .collect::<Result<_>>()?;
+    let mut fields = Vec::new();
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    for n in &names {
+        let Some(extra) = partition_extra(n) else {
+            return Ok(keep);
+        };
+        fields.push(Field::new(n, DataType::Utf8, true));
+        let values: StringArray = metas.iter().map(|m| extra_value(m, extra)).collect();
+        arrays.push(Arc::new(values));
+    }
+    let schema: SchemaRef = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), arrays)?;
+    let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
+    for e in exprs {
+        let phys = state.create_physical_expr(e, &df_schema)?;
+        let result = phys.evaluate(&batch)?.into_array(batch.num_rows())?;
+        let Some(mask) = result.as_any().downcast_ref::<BooleanArray>() else {
+            continue;
+        };
+        for (i, k) in keep.iter_mut().enumerate() {
+            // NULL (e.g. a loose file without an account) does not satisfy the filter.
+            *k &= mask.is_valid(i) && mask.value(i);
+        }
+    }
+    Ok(keep)
+}
+
+fn extra_value(m: &FileMeta, e: trailql_decode::Extra) -> Option<String> {
+    use trailql_decode::Extra::*;
+    match e {
+        Account => m.account.clone(),
+        Region => m.region.clone(),
+        Timestamp => m.timestamp.clone(),
+        Year => m.year.clone(),
+        Month => m.month.clone(),
+        Day => m.day.clone(),
+        Path => Some(m.path.clone()),
+        EventJson => None,
+    }
+}
+
+#[async_trait]
+impl TableProvider for CloudTrailTable {
+    fn schema(&self) -> SchemaRef {
+        table_schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        // Used for pruning and prefiltering; always re-checked on the rows.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let report = &self.report;
+        let window: TimeWindow = time_window(filters);
+        let partition_filters: Vec<&Expr> = filters
+            .iter()
+            .filter(|f| only_partition_columns(f))
+            .collect();
+
+        let mut candidates = Vec::new();
+        let mut skipped: HashMap<&'static str, u64> = HashMap::new();
+        let mut pruned = 0u64;
+        for f in self.files.iter() {
+            match &f.kind {
+                KeyKind::TrailLog(k) => {
+                    if window.may_contain(k, self.options.late_margin) {
+                        candidates.push(f);
+                    } else {
+                        pruned += 1;
+                    }
+                }
+                KeyKind::LooseJson => candidates.push(f),
+                KeyKind::NotEvents(r) => *skipped.entry(r.as_str()).or_default() += 1,
+                KeyKind::Other => *skipped.entry("not-json").or_default() += 1,
+            }
+        }
+        let metas: Vec<FileMeta> = candidates.iter().map(|f| file_meta(f)).collect();
+        let mask = partition_mask(state, &partition_filters, &metas)?;
+        let mut scan_files = Vec::new();
+        for ((f, meta), keep) in candidates.into_iter().zip(metas).zip(mask) {
+            if keep {
+                scan_files.push(ScanFile {
+                    path: f.path.clone(),
+                    size: f.size,
+                    meta,
+                });
+            } else {
+                pruned += 1;
+            }
+        }
+
+        report.add(&report.files_total, self.files.len() as u64);
+        report.add(&report.files_pruned, pruned);
+        for (reason, n) in skipped {
+            for _ in 0..n {
+                report.skip(reason);
+            }
+        }
+        report.add(&report.files_to_read, scan_files.len() as u64);
+        report.add(
+            &report.bytes_to_read,
+            scan_files.iter().map(|f| f.size).sum::<u64>(),
+        );
+
+        let prefilter = if self.options.prefilter {
+            Prefilter::new(required_literals(filters))
+        } else {
+            None
+        };
+        let mut plan = DecodePlan::new(projection.map(|p| p.as_slice())).with_prefilter(prefilter);
+        plan.max_inflated = self.options.max_inflated;
+        plan.batch_size = state.config().batch_size();
+        let partitions = state.config().target_partitions().max(1);
+        Ok(Arc::new(CloudTrailExec::new(
+            scan_files,
+            plan,
+            partitions,
+            limit,
+            window,
+            self.options.clone(),
+            report.clone(),
+            pruned,
+        )))
+    }
+}
