@@ -130,7 +130,7 @@ pub fn line(s: &ReportSnapshot, rows: Option<u64>, elapsed: Duration) -> String 
         parts.push(format!("{} row(s)", thousands(r)));
     }
     parts.push(format!(
-        "{} events from {} files ({})",
+        "{} events decoded from {} files ({})",
         thousands(s.events),
         thousands(s.files_read),
         bytes(s.bytes_read)

@@ -41,14 +41,25 @@ pub fn inflate(raw: &[u8], limit: u64) -> Inflated {
         .unwrap_or(0)
         .min(limit)
         .min(raw.len() as u64 * 64);
+    match crate::libdeflate::gunzip(raw, limit, hint as usize) {
+        Ok(bytes) => {
+            return Inflated { bytes, error: None };
+        }
+        Err(crate::libdeflate::Slow::TooBig) => {
+            return Inflated {
+                bytes: Vec::new(),
+                error: Some(bomb(limit)),
+            }
+        }
+        // Damaged: the streaming inflater below keeps what precedes the damage and says why.
+        Err(crate::libdeflate::Slow::Damaged) => {}
+    }
     let mut bytes = Vec::with_capacity(hint as usize + 1);
     let mut dec = flate2::read::MultiGzDecoder::new(raw).take(limit + 1);
     let error = match dec.read_to_end(&mut bytes) {
         Ok(_) if bytes.len() as u64 > limit => {
             bytes = Vec::new();
-            Some(format!(
-                "inflates to more than {limit} bytes (a decompression bomb?); skipped — raise --max-inflated-bytes if the file is genuine"
-            ))
+            Some(bomb(limit))
         }
         Ok(_) => None,
         Err(e) => Some(format!(
@@ -57,6 +68,12 @@ pub fn inflate(raw: &[u8], limit: u64) -> Inflated {
         )),
     };
     Inflated { bytes, error }
+}
+
+fn bomb(limit: u64) -> String {
+    format!(
+        "inflates to more than {limit} bytes (a decompression bomb?); skipped — raise --max-inflated-bytes if the file is genuine"
+    )
 }
 
 #[cfg(test)]
@@ -80,6 +97,17 @@ mod tests {
         let out = inflate(&two, 100);
         assert_eq!(out.bytes, b"abcd");
         assert!(out.error.is_none());
+    }
+
+    #[test]
+    fn large_multi_member_files_are_inflated_whole() {
+        let a: Vec<u8> = (0..300_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let mut two = gz(&a);
+        two.extend(gz(b"tail"));
+        let out = inflate(&two, 1 << 30);
+        assert!(out.error.is_none());
+        assert_eq!(out.bytes.len(), a.len() + 4);
+        assert!(out.bytes.ends_with(b"tail"));
     }
 
     #[test]

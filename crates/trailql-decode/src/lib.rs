@@ -8,6 +8,7 @@
 mod builder;
 pub mod file;
 pub mod inflate;
+mod libdeflate;
 pub mod prefilter;
 pub mod report;
 pub mod schema;
