@@ -2,7 +2,6 @@
 //! so memory stays at about one file (inflated) plus its batches per partition.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
@@ -17,19 +16,14 @@ use datafusion::physical_plan::{
     SendableRecordBatchStream,
 };
 use futures::StreamExt;
-use trailql_decode::{decode_file, DecodePlan, FileMeta, NotEventsContent};
-use trailql_layout::TimeWindow;
+use trailql_decode::{decode_file, DecodePlan, NotEventsContent};
+use trailql_layout::{SourceFile, TimeWindow};
 
 use crate::report::ScanReport;
 use crate::table::ScanOptions;
 
-/// A file to read, with its key-derived column values.
-#[derive(Debug, Clone)]
-pub struct ScanFile {
-    pub path: PathBuf,
-    pub size: u64,
-    pub meta: FileMeta,
-}
+/// A file to read (its key-derived column values are computed when it is read).
+pub type ScanFile = Arc<SourceFile>;
 
 #[derive(Debug)]
 pub struct CloudTrailExec {
@@ -206,7 +200,8 @@ fn read_file(
     report: &ScanReport,
     strict: bool,
 ) -> Vec<Result<RecordBatch>> {
-    let path = &f.meta.path;
+    let meta = crate::table::file_meta(f);
+    let path = &meta.path;
     let raw = match std::fs::read(&f.path) {
         Ok(b) => b,
         Err(e) => {
@@ -217,7 +212,7 @@ fn read_file(
         }
     };
     report.add(&report.bytes_read, raw.len() as u64);
-    let d = decode_file(&raw, &f.meta, plan);
+    let d = decode_file(&raw, &meta, plan);
     drop(raw);
     let r = &d.report;
     report.add(&report.files_read, 1);

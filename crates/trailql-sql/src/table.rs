@@ -45,7 +45,7 @@ impl Default for ScanOptions {
 
 #[derive(Debug)]
 pub struct CloudTrailTable {
-    files: Arc<Vec<SourceFile>>,
+    files: Arc<Vec<Arc<SourceFile>>>,
     options: ScanOptions,
     report: Arc<ScanReport>,
 }
@@ -53,7 +53,7 @@ pub struct CloudTrailTable {
 impl CloudTrailTable {
     pub fn new(files: Vec<SourceFile>, options: ScanOptions, report: Arc<ScanReport>) -> Self {
         CloudTrailTable {
-            files: Arc::new(files),
+            files: Arc::new(files.into_iter().map(Arc::new).collect()),
             options,
             report,
         }
@@ -200,16 +200,18 @@ impl TableProvider for CloudTrailTable {
                 KeyKind::Other => *skipped.entry("not-json").or_default() += 1,
             }
         }
-        let metas: Vec<FileMeta> = candidates.iter().map(|f| file_meta(f)).collect();
-        let mask = partition_mask(state, &partition_filters, &metas)?;
-        let mut scan_files = Vec::new();
-        for ((f, meta), keep) in candidates.into_iter().zip(metas).zip(mask) {
+        // Key-derived values are built per file only when a filter needs them (and again,
+        // one file at a time, when the file is read).
+        let mask = if partition_filters.is_empty() {
+            vec![true; candidates.len()]
+        } else {
+            let metas: Vec<FileMeta> = candidates.iter().map(|f| file_meta(f)).collect();
+            partition_mask(state, &partition_filters, &metas)?
+        };
+        let mut scan_files: Vec<ScanFile> = Vec::new();
+        for (f, keep) in candidates.into_iter().zip(mask) {
             if keep {
-                scan_files.push(ScanFile {
-                    path: f.path.clone(),
-                    size: f.size,
-                    meta,
-                });
+                scan_files.push(f.clone());
             } else {
                 pruned += 1;
             }
