@@ -154,7 +154,7 @@ def main():
         print(f"  {query:<10} {tool:<8} {wall:7.2f}s wall {cpu:7.2f}s cpu {rss:7.0f} MB", flush=True)
 
     for query in ["needle", "aggregate"]:
-        out, wall, cpu, rss = median_run(trailql_cmd(query, [a.data]), a.runs)
+        out, wall, cpu, rss = median_run(trailql_cmd(query, [a.data / "AWSLogs"]), a.runs)
         answers[(query, "trailql")] = normalise("\n".join(csv_rows(out)).replace(",", "\t"))
         record(query, "trailql", out, wall, cpu, rss)
         if a.no_peers:
@@ -190,8 +190,8 @@ def main():
     # Pruning: one day out of seven, read bytes and time against the full scan.
     day = "eventtime >= '2024-08-04T00:00:00Z' AND eventtime < '2024-08-05T00:00:00Z'"
     full = "concat(eventtime, '') >= '2024-08-04T00:00:00Z' AND concat(eventtime, '') < '2024-08-05T00:00:00Z'"
-    day_cmd = trailql_cmd("count", [a.data], day)
-    full_cmd = trailql_cmd("count", [a.data], full)
+    day_cmd = trailql_cmd("count", [a.data / "AWSLogs"], day)
+    full_cmd = trailql_cmd("count", [a.data / "AWSLogs"], full)
     out_day, wall_day, cpu_day, rss_day = median_run(day_cmd, a.runs)
     out_full, wall_full, cpu_full, rss_full = median_run(full_cmd, a.runs)
     def scan_stats(cmd):
@@ -206,8 +206,8 @@ def main():
     record("day-full", "trailql", out_full, wall_full, cpu_full, rss_full)
 
     # Memory: streaming aggregate over the data, then over the data twice.
-    _, _, _, rss1 = median_run(trailql_cmd("aggregate", [a.data]), 1)
-    _, _, _, rss2 = median_run(trailql_cmd("aggregate", [a.data, a.data]), 1)
+    _, _, _, rss1 = median_run(trailql_cmd("aggregate", [a.data / "AWSLogs"]), 1)
+    _, _, _, rss2 = median_run(trailql_cmd("aggregate", [a.data / "AWSLogs", a.data / "AWSLogs"]), 1)
 
     t = {(q, tool): (w, c, r) for q, tool, w, c, r in rows}
     needle_eps = truth["events"] / t[("needle", "trailql")][1]  # per CPU-second
