@@ -134,6 +134,21 @@ pub fn decode_text(
             return;
         }
     };
+    let single_pass = plan.prefilter.is_none()
+        && !plan.columns.contains(&Column::Extra(Extra::EventJson))
+        && plan.columns.iter().any(|c| matches!(c, Column::Record(_)));
+    if single_pass {
+        // Nothing needs each record's text: walk every record once.
+        let (mark, before) = (batches.len(), report.clone());
+        let mut dec = RecordDecoder::new(plan, meta);
+        if crate::single_pass::decode(records, &mut dec, report, batches).is_ok() {
+            dec.flush(batches);
+            return;
+        }
+        // Bad input: start over on the record-by-record path, which keeps what precedes it.
+        batches.truncate(mark);
+        *report = before;
+    }
     let mut dec = RecordDecoder::new(plan, meta);
     for (i, item) in sonic_rs::to_array_iter(records).enumerate() {
         match item {
@@ -211,16 +226,16 @@ fn lazy_raw<'a>(v: &LazyValue<'_>, text: &'a str) -> &'a str {
 }
 
 /// Per-file state: builders for the projected record columns.
-struct RecordDecoder<'p> {
+pub(crate) struct RecordDecoder<'p> {
     plan: &'p DecodePlan,
     meta: &'p FileMeta,
     /// record spec index → builder index
-    slots: Vec<Option<usize>>,
-    builders: Vec<ColBuilder>,
+    pub(crate) slots: Vec<Option<usize>>,
+    pub(crate) builders: Vec<ColBuilder>,
     /// output column → where it comes from
     outputs: Vec<Output>,
     eventjson: Option<arrow_array::builder::StringBuilder>,
-    rows: usize,
+    pub(crate) rows: usize,
     needs_parse: bool,
 }
 
@@ -308,9 +323,14 @@ impl<'p> RecordDecoder<'p> {
                     }
                 }
             }
-            for b in &mut self.builders {
-                b.pad_to(row + 1);
-            }
+        }
+        self.end_row(report, batches);
+    }
+
+    /// Close the current row: absent fields are NULL.
+    pub(crate) fn end_row(&mut self, report: &mut FileReport, batches: &mut Vec<RecordBatch>) {
+        for b in &mut self.builders {
+            b.pad_to(self.rows + 1);
         }
         self.rows += 1;
         report.rows += 1;
@@ -319,7 +339,7 @@ impl<'p> RecordDecoder<'p> {
         }
     }
 
-    fn flush(&mut self, batches: &mut Vec<RecordBatch>) {
+    pub(crate) fn flush(&mut self, batches: &mut Vec<RecordBatch>) {
         if self.rows == 0 {
             return;
         }

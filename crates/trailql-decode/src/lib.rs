@@ -12,6 +12,7 @@ mod libdeflate;
 pub mod prefilter;
 pub mod report;
 pub mod schema;
+mod single_pass;
 
 pub use file::{decode_file, decode_text, DecodePlan, Decoded, FileMeta};
 pub use prefilter::Prefilter;

@@ -486,3 +486,29 @@ fn gzip_files_and_huge_values() {
     assert_eq!(col(&d.batches[0], "eventname").value(0), "a\u{fffd}b");
     assert!(d.report.describe().contains("UTF-8"));
 }
+
+#[test]
+fn single_pass_and_record_by_record_paths_agree() {
+    // Record columns only: decoded in one pass. With eventjson: record by record.
+    let record_cols: Vec<usize> = (0..29).collect();
+    let mut with_json = record_cols.clone();
+    with_json.push(table_schema().index_of("eventjson").unwrap());
+    let odd = r#"{"Records":[{"eventName":"A","userIdentity":"root","resources":{"ARN":"x"}},7,{"eventName":"B\u00e9","readOnly":true}]}"#;
+    for text in [START_INSTANCES, odd] {
+        let (one, r1) = decode(text, &DecodePlan::new(Some(&record_cols)));
+        let (two, r2) = decode(text, &DecodePlan::new(Some(&with_json)));
+        assert_eq!(one.columns(), &two.columns()[..29]);
+        assert_eq!(
+            (r1.rows, r1.bad_records, r1.type_problems),
+            (r2.rows, r2.bad_records, r2.type_problems)
+        );
+        assert_eq!(r1.messages.len(), r2.messages.len());
+    }
+    // Invalid JSON: the single pass gives up and the record-by-record path keeps what precedes it.
+    let (b, r) = decode(
+        r#"{"Records":[{"eventName":"A"},{"eventName": oops}]}"#,
+        &DecodePlan::new(Some(&record_cols)),
+    );
+    assert_eq!(b.num_rows(), 1);
+    assert!(r.file_error.unwrap().contains("record 1"));
+}
