@@ -238,3 +238,32 @@ fn schema_lists_athena_columns() {
     assert!(s.starts_with("CREATE EXTERNAL TABLE cloudtrail_logs ("));
     assert!(s.contains("`timestamp` string"));
 }
+
+#[test]
+fn shell_runs_multi_line_statements() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path());
+    let mut child = trailql()
+        .args(["shell", "-s", dir.path().join("AWSLogs").to_str().unwrap()])
+        .env("HOME", dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SELECT count(*) AS n\nFROM cloudtrail_logs WHERE eventname = 'Decrypt';\nSELECT nosuch FROM cloudtrail_logs;\n.quit\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("| n "), "{stdout}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("error: ") && stderr.contains("nosuch"),
+        "an error does not end the shell: {stderr}"
+    );
+}
