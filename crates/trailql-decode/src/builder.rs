@@ -57,6 +57,11 @@ fn type_name(t: JsonType) -> &'static str {
     }
 }
 
+/// A value as a string column holds it: a string's text, any other value's JSON text.
+fn json_text<'v>(v: &'v LazyValue<'_>) -> &'v str {
+    v.as_str().unwrap_or_else(|| v.as_raw_str())
+}
+
 fn mismatch(report: &mut FileReport, record: u64, path: &str, want: &str, got: JsonType) {
     report.type_problems += 1;
     report.note(format_args!(
@@ -145,10 +150,7 @@ impl ColBuilder {
         }
         match self {
             ColBuilder::Str { b, freeform, path } => match t {
-                JsonType::String => match v.as_str() {
-                    Some(s) => b.append_value(s),
-                    None => b.append_value(v.as_raw_str()),
-                },
+                JsonType::String => b.append_value(json_text(&v)),
                 JsonType::Object | JsonType::Array if !*freeform => {
                     mismatch(report, record, path, "a string", t);
                     b.append_value(v.as_raw_str());
@@ -212,11 +214,7 @@ impl ColBuilder {
                     b.keys().append_value(&k);
                     match val.get_type() {
                         JsonType::Null => b.values().append_null(),
-                        JsonType::String => match val.as_str() {
-                            Some(s) => b.values().append_value(s),
-                            None => b.values().append_value(val.as_raw_str()),
-                        },
-                        _ => b.values().append_value(val.as_raw_str()),
+                        _ => b.values().append_value(json_text(&val)),
                     }
                 }
                 let _ = b.append(true);

@@ -134,13 +134,10 @@ pub fn decode_text(
             return;
         }
     };
-    let single_pass = plan.prefilter.is_none()
-        && !plan.columns.contains(&Column::Extra(Extra::EventJson))
-        && plan.columns.iter().any(|c| matches!(c, Column::Record(_)));
-    if single_pass {
+    let mut dec = RecordDecoder::new(plan, meta);
+    if dec.needs_parse() && !dec.needs_record_text() {
         // Nothing needs each record's text: walk every record once.
         let (mark, before) = (batches.len(), report.clone());
-        let mut dec = RecordDecoder::new(plan, meta);
         if crate::single_pass::decode(records, &mut dec, report, batches).is_ok() {
             dec.flush(batches);
             return;
@@ -148,8 +145,8 @@ pub fn decode_text(
         // Bad input: start over on the record-by-record path, which keeps what precedes it.
         batches.truncate(mark);
         *report = before;
+        dec = RecordDecoder::new(plan, meta);
     }
-    let mut dec = RecordDecoder::new(plan, meta);
     for (i, item) in sonic_rs::to_array_iter(records).enumerate() {
         match item {
             Ok(rec) => dec.push(rec, i as u64, report, batches),
@@ -230,13 +227,12 @@ pub(crate) struct RecordDecoder<'p> {
     plan: &'p DecodePlan,
     meta: &'p FileMeta,
     /// record spec index → builder index
-    pub(crate) slots: Vec<Option<usize>>,
+    slots: Vec<Option<usize>>,
     pub(crate) builders: Vec<ColBuilder>,
     /// output column → where it comes from
     outputs: Vec<Output>,
     eventjson: Option<arrow_array::builder::StringBuilder>,
     pub(crate) rows: usize,
-    needs_parse: bool,
 }
 
 enum Output {
@@ -266,7 +262,6 @@ impl<'p> RecordDecoder<'p> {
                 Column::Extra(e) => outputs.push(Output::Constant(e)),
             }
         }
-        let needs_parse = !builders.is_empty();
         RecordDecoder {
             plan,
             meta,
@@ -275,8 +270,24 @@ impl<'p> RecordDecoder<'p> {
             outputs,
             eventjson,
             rows: 0,
-            needs_parse,
         }
+    }
+
+    /// Does any projected column come from the record's fields?
+    pub(crate) fn needs_parse(&self) -> bool {
+        !self.builders.is_empty()
+    }
+
+    /// Is each record's text needed (for the prefilter or `eventjson`)?
+    fn needs_record_text(&self) -> bool {
+        self.plan.prefilter.is_some() || self.eventjson.is_some()
+    }
+
+    /// The builder that takes the value of `key` in the current row: `None` when the field is
+    /// not projected, or already set (a duplicate key keeps its first value).
+    pub(crate) fn slot_for(&self, key: &str) -> Option<usize> {
+        let slot = record_index_of_key(key).and_then(|i| self.slots[i])?;
+        (self.builders[slot].len() == self.rows).then_some(slot)
     }
 
     fn push(
@@ -303,8 +314,7 @@ impl<'p> RecordDecoder<'p> {
         if let Some(b) = &mut self.eventjson {
             b.append_value(rec.as_raw_str());
         }
-        if self.needs_parse {
-            let row = self.rows;
+        if self.needs_parse() {
             if let Some(iter) = rec.into_object_iter() {
                 for entry in iter {
                     let (k, v) = match entry {
@@ -315,11 +325,8 @@ impl<'p> RecordDecoder<'p> {
                             break;
                         }
                     };
-                    if let Some(slot) = record_index_of_key(&k).and_then(|i| self.slots[i]) {
-                        let b = &mut self.builders[slot];
-                        if b.len() == row {
-                            b.append(v, report, index);
-                        }
+                    if let Some(slot) = self.slot_for(&k) {
+                        self.builders[slot].append(v, report, index);
                     }
                 }
             }

@@ -12,7 +12,6 @@ use sonic_rs::LazyValue;
 
 use crate::file::RecordDecoder;
 use crate::report::FileReport;
-use crate::schema::record_index_of_key;
 
 pub(crate) fn decode(
     records: &str,
@@ -92,15 +91,13 @@ impl<'de> Visitor<'de> for Record<'_, '_> {
     fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
         let dec = &mut *self.dec;
         let report = &mut *self.report;
-        let row = dec.rows;
         while let Some(key) = map.next_key::<Key<'de>>()? {
-            let slot = record_index_of_key(key.as_str()).and_then(|i| dec.slots[i]);
-            match slot {
-                Some(s) if dec.builders[s].len() == row => {
+            match dec.slot_for(key.as_str()) {
+                Some(s) => {
                     let v: LazyValue<'de> = map.next_value()?;
                     dec.builders[s].append(v, report, self.index);
                 }
-                _ => {
+                None => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
