@@ -13,6 +13,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
   trailql demo
   trailql query -s ./AWSLogs \"SELECT eventname, count(*) FROM cloudtrail_logs GROUP BY 1 ORDER BY 2 DESC LIMIT 10\"
   trailql query -s ./AWSLogs -f who-opened-sg.sql --format csv -o answer.csv
+  trailql exposure -s ./AWSLogs --report exposure.html
+  trailql history -s ./AWSLogs sg-0123456789abcdef0
+  trailql activity -s ./AWSLogs alice
   trailql schema
   trailql shell -s ./AWSLogs
   trailql generate ./sample --events 200000 --days 7 --seed 7"
@@ -39,6 +42,31 @@ Pruning: filters on account, region, timestamp ('yyyy/MM/dd'), year, month, day 
 skip files by their key. eventtime pruning reads files delivered up to --late-margin after the
 window, because CloudTrail delivers late sometimes.")]
     Query(QueryArgs),
+    /// Which security-group rules opened a group to the internet, who did it, and is it still open?
+    #[command(after_help = "Examples:
+  trailql exposure -s ./AWSLogs
+  trailql exposure -s ./AWSLogs --group sg-0123456789abcdef0 --report sg.html
+  trailql exposure -s ./AWSLogs --port 22 --public --start 2024-08-01 --format json
+
+Replays AuthorizeSecurityGroupIngress/Egress, RevokeSecurityGroupIngress/Egress,
+ModifySecurityGroupRules, CreateSecurityGroup, DeleteSecurityGroup and
+UpdateSecurityGroupRuleDescriptions* in time order, in every request shape CloudTrail records.
+Failed calls are shown as attempts. Status: open, closed (when, by whom), unknown (a later change
+could not be tied to the rule). In SQL: SELECT * FROM exposure() (exposure(true) for --public).")]
+    Exposure(ExposureArgs),
+    /// Everything that touched a resource: events whose request, response or resources mention it.
+    #[command(after_help = "Examples:
+  trailql history -s ./AWSLogs sg-0123456789abcdef0
+  trailql history -s ./AWSLogs arn:aws:s3:::my-bucket --start 2024-08-01T00:00:00Z --report bucket.html
+In SQL: SELECT * FROM history('sg-0123456789abcdef0').")]
+    History(TimelineArgs),
+    /// Everything a principal did: by user name, role or session ARN, role name or access key id.
+    #[command(after_help = "Examples:
+  trailql activity -s ./AWSLogs alice
+  trailql activity -s ./AWSLogs AKIAIOSFODNN7EXAMPLE --format csv -o alice.csv
+  trailql activity -s ./AWSLogs arn:aws:iam::111122223333:role/Deployer --report deployer.html
+In SQL: SELECT * FROM activity('alice').")]
+    Activity(TimelineArgs),
     /// Print the table's columns (or Athena-style DDL with --ddl).
     Schema {
         /// Print a CREATE TABLE statement instead of the column list.
@@ -147,4 +175,68 @@ pub struct GenerateArgs {
     /// How many security-group changes to the world to plant (openings and failed attempts).
     #[arg(long, default_value_t = 6)]
     pub openings: usize,
+}
+
+/// Which part of the trail an investigation reads.
+#[derive(Args, Debug, Clone)]
+pub struct ScopeArgs {
+    /// Only this account (12 digits).
+    #[arg(long, value_name = "ID")]
+    pub account: Option<String>,
+    /// Only this region (e.g. us-east-1).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// From this time (UTC, inclusive): YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ.
+    #[arg(long, value_name = "TIME")]
+    pub start: Option<String>,
+    /// Until this time (UTC, exclusive).
+    #[arg(long, value_name = "TIME")]
+    pub end: Option<String>,
+}
+
+/// Sources, output and report options shared by the investigations.
+#[derive(Args, Debug, Clone)]
+pub struct InvestigateArgs {
+    #[command(flatten)]
+    pub scan: ScanArgs,
+    /// Output format (table shows the main columns; --wide, csv and json show all).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write the result to a file instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+    /// Also write a self-contained HTML report (timeline chart, table, the exact query).
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<std::path::PathBuf>,
+    /// Show every column in the table format.
+    #[arg(long)]
+    pub wide: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExposureArgs {
+    #[command(flatten)]
+    pub common: InvestigateArgs,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// Only this security group (id sg-… or name).
+    #[arg(long, value_name = "SG")]
+    pub group: Option<String>,
+    /// Only rules that let traffic reach this TCP/UDP port (protocol -1 covers every port).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Report any CIDR with public addresses, not only 0.0.0.0/0 and ::/0.
+    #[arg(long)]
+    pub public: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TimelineArgs {
+    /// The resource (history) or principal (activity) to look for.
+    #[arg(value_name = "WHAT")]
+    pub target: String,
+    #[command(flatten)]
+    pub common: InvestigateArgs,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
 }

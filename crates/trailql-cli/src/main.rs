@@ -1,6 +1,7 @@
 //! `trailql`: parse arguments, build the engine, run, print, exit.
 
 mod args;
+mod investigate;
 mod output;
 mod summary;
 
@@ -14,7 +15,7 @@ use clap::Parser;
 use datafusion::physical_plan::displayable;
 
 use args::{Cli, Command, Format, GenerateArgs, QueryArgs, ScanArgs};
-use trailql_sql::{Engine, ScanOptions};
+pub(crate) use trailql_sql::{Engine, ScanOptions};
 
 /// The seed question: who opened a security group to the world, and when?
 pub const SEED_SQL: &str = "SELECT eventtime, account, awsregion,
@@ -57,6 +58,9 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Query(q) => runtime()?.block_on(query(q)),
+        Command::Exposure(a) => runtime()?.block_on(investigate::exposure(a)),
+        Command::History(a) => runtime()?.block_on(investigate::history(a)),
+        Command::Activity(a) => runtime()?.block_on(investigate::activity(a)),
         Command::Schema { ddl } => {
             schema(ddl);
             Ok(ExitCode::SUCCESS)
@@ -78,7 +82,7 @@ fn scan_options(a: &ScanArgs) -> Result<ScanOptions> {
     })
 }
 
-fn open(a: &ScanArgs) -> Result<Engine> {
+pub(crate) fn open(a: &ScanArgs) -> Result<Engine> {
     Ok(Engine::open(&a.sources, scan_options(a)?)?)
 }
 

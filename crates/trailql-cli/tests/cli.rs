@@ -267,3 +267,147 @@ fn shell_runs_multi_line_statements() {
         "an error does not end the shell: {stderr}"
     );
 }
+
+fn run_ok(args: &[&str]) -> (String, String) {
+    let out = trailql().args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{args:?}: {err}");
+    (String::from_utf8(out.stdout).unwrap(), err)
+}
+
+#[test]
+fn investigations_print_tables_json_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path());
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("ground-truth.json")).unwrap())
+            .unwrap();
+    let logs = dir.path().join("AWSLogs");
+    let src = logs.to_str().unwrap();
+    let opening = &truth["openings"][0];
+    let group = opening["group_id"].as_str().unwrap();
+    let actor = opening["actor_arn"].as_str().unwrap();
+
+    // exposure as JSON: every planted opening, each with its actor.
+    let (json, err) = run_ok(&["exposure", "-s", src, "--format", "json"]);
+    let found: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    let planted = truth["openings"].as_array().unwrap().len()
+        + truth["failed_attempts"].as_array().unwrap().len();
+    assert_eq!(found.len(), planted, "{json}");
+    assert!(found
+        .iter()
+        .any(|f| f["group_id"] == group && f["principal_arn"] == actor));
+    assert!(
+        err.contains("opened a security group to the whole internet"),
+        "{err}"
+    );
+
+    // The readable table, narrowed to one group, with an HTML report.
+    let report = dir.path().join("sg.html");
+    let (table, _) = run_ok(&[
+        "exposure",
+        "-s",
+        src,
+        "--group",
+        group,
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(
+        table.contains(group) && table.contains("opened_at"),
+        "{table}"
+    );
+    assert_eq!(table.matches("| open ").count(), 1, "{table}");
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("<svg") && html.contains("FROM cloudtrail_logs"));
+    assert_renders(&report, 1);
+
+    // history and activity, as CSV and as a table with the grouped summary.
+    let (csv, _) = run_ok(&["history", "-s", src, group, "--format", "csv"]);
+    assert!(
+        csv.starts_with("eventtime,account,region,eventsource,eventname,result,actor"),
+        "{csv}"
+    );
+    assert!(csv.contains("AuthorizeSecurityGroupIngress"), "{csv}");
+    let user = actor;
+    let report = dir.path().join("who.html");
+    let (text, err) = run_ok(&[
+        "activity",
+        "-s",
+        src,
+        user,
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(
+        text.starts_with(&format!("What {user} did, by service and event name:")),
+        "{text}"
+    );
+    assert!(
+        text.contains("access_denied") && text.contains("Timeline:"),
+        "{text}"
+    );
+    assert!(err.contains(&format!("event(s) by {user}")), "{err}");
+    let marks = std::fs::read_to_string(&report)
+        .unwrap()
+        .matches("<circle")
+        .count();
+    assert!(marks > 1);
+    assert_renders(&report, marks);
+
+    // Mistakes are explained.
+    let out = trailql()
+        .args(["exposure", "-s", src, "--start", "last tuesday"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("YYYY-MM-DD"));
+}
+
+/// Open the report in headless Chromium and check that every chart mark was laid out (the page's
+/// own script counts marks with a non-empty box into `data-rendered`). Chromium is installed by
+/// `.ci/run`, which sets TRAILQL_REQUIRE_CHROMIUM=1 so that a missing browser fails the test.
+fn assert_renders(page: &Path, marks: usize) {
+    let chromium = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    let Some(chromium) = chromium else {
+        assert!(
+            std::env::var_os("TRAILQL_REQUIRE_CHROMIUM").is_none(),
+            "Chromium is required (TRAILQL_REQUIRE_CHROMIUM is set) but not installed: apt-get install chromium"
+        );
+        eprintln!(
+            "SKIPPED: the HTML report was not rendered (no Chromium; apt-get install chromium)"
+        );
+        return;
+    };
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=5000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dom.contains(&format!("data-rendered=\"{marks}\"")),
+        "Chromium did not lay out {marks} marks: {}",
+        dom.chars().take(400).collect::<String>()
+    );
+}

@@ -103,7 +103,7 @@ pub fn all_functions() -> Vec<ScalarUDF> {
             k_json_array_contains,
         ),
         udf("json_size", ret_int, co_str_str, k_json_size),
-        udf("json_format", ret_utf8, co_str, k_json_format),
+        udf("json_format", ret_utf8, co_json_or_value, k_json_format),
         udf("json_parse", ret_utf8, co_str, k_json_parse),
         udf(
             "from_iso8601_timestamp",
@@ -156,6 +156,13 @@ fn arity(types: &[DataType], n: usize, usage: &str) -> Result<()> {
 fn co_str(t: &[DataType]) -> Result<Vec<DataType>> {
     arity(t, 1, "one string argument")?;
     Ok(vec![want_str("argument", &t[0])?])
+}
+/// JSON text, or any other value (struct, list, map, number...) to be written as JSON.
+fn co_json_or_value(t: &[DataType]) -> Result<Vec<DataType>> {
+    arity(t, 1, "one argument")?;
+    Ok(vec![
+        want_str("argument", &t[0]).unwrap_or_else(|_| t[0].clone())
+    ])
 }
 fn co_str_str(t: &[DataType]) -> Result<Vec<DataType>> {
     arity(t, 2, "(json, path) or (string, format)")?;
@@ -476,11 +483,40 @@ fn canonical_json(s: &str) -> std::result::Result<String, String> {
 }
 
 fn k_json_format(a: &[ColumnarValue], n: usize) -> Result<ArrayRef> {
+    let arg_type = a[0].data_type();
+    if !is_str(&arg_type) {
+        // Trino writes `json_format(CAST(x AS JSON))`; here the value itself is accepted.
+        return value_to_json(&a[0].to_array(n)?);
+    }
     let json = Strs::of(&a[0])?;
     let out: StringArray = (0..n)
         .map(|i| json.get(i).and_then(|j| canonical_json(j).ok()))
         .collect();
     Ok(Arc::new(out))
+}
+
+/// Each row of a non-text array as compact JSON text (NULL stays NULL).
+fn value_to_json(array: &ArrayRef) -> Result<ArrayRef> {
+    use datafusion::arrow::json::writer::{make_encoder, EncoderOptions};
+    let field = Arc::new(datafusion::arrow::datatypes::Field::new(
+        "v",
+        array.data_type().clone(),
+        true,
+    ));
+    let options = EncoderOptions::default();
+    let mut enc = make_encoder(&field, array.as_ref(), &options)?;
+    let mut out = StringBuilder::new();
+    let mut buf = Vec::new();
+    for i in 0..array.len() {
+        if enc.is_null(i) {
+            out.append_null();
+            continue;
+        }
+        buf.clear();
+        enc.encode(i, &mut buf);
+        out.append_value(String::from_utf8_lossy(&buf));
+    }
+    Ok(Arc::new(out.finish()))
 }
 
 fn k_json_parse(a: &[ColumnarValue], n: usize) -> Result<ArrayRef> {

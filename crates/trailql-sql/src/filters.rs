@@ -189,7 +189,10 @@ fn from_record_text(e: &Expr) -> bool {
         Expr::ScalarFunction(f) if f.name() == "get_field" => {
             f.args.first().is_some_and(from_record_text)
         }
-        Expr::ScalarFunction(f) if f.name() == "json_extract_scalar" => {
+        // json_format writes the record's own values: a literal it contains is in the record.
+        Expr::ScalarFunction(f)
+            if f.name() == "json_extract_scalar" || f.name() == "json_format" =>
+        {
             f.args.first().is_some_and(from_record_text)
         }
         _ => false,

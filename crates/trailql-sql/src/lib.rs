@@ -3,6 +3,7 @@
 
 pub mod exec;
 pub mod filters;
+pub mod investigate;
 pub mod report;
 pub mod rewrite;
 pub mod session;

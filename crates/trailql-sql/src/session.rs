@@ -62,12 +62,18 @@ impl Engine {
         let table = CloudTrailTable::new(discovery.files, options, report.clone());
         let ctx = SessionContext::new_with_config(session_config());
         trailql_functions::register_all(&ctx);
+        crate::investigate::register(&ctx);
         ctx.register_table(TABLE, Arc::new(table))?;
         Ok(Engine {
             ctx,
             report,
             files_found,
         })
+    }
+
+    /// Run an investigation's query and read the rows as events.
+    pub async fn events(&self, sql: &str) -> Result<Vec<trailql_investigate::Event>> {
+        crate::investigate::fetch_events(&self.ctx.state(), sql).await
     }
 
     /// Plan an Athena-style statement.

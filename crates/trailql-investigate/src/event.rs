@@ -1,0 +1,135 @@
+//! One CloudTrail event as the investigations need it, read from query results.
+
+use arrow_array::{Array, RecordBatch, StringArray};
+use arrow_schema::DataType;
+
+use crate::actor::Identity;
+
+/// The select list every investigation query uses; [`events_from_batches`] reads it back.
+pub const EVENT_COLUMNS: &str =
+    "eventtime, eventsource, eventname, recipientaccountid, awsregion, \
+eventid, errorcode, errormessage, sourceipaddress, useragent, requestparameters, responseelements, \
+json_format(resources) AS resources_json, sessioncredentialfromconsole, \
+useridentity.type AS ui_type, useridentity.arn AS ui_arn, useridentity.username AS ui_username, \
+useridentity.principalid AS ui_principalid, useridentity.accountid AS ui_accountid, \
+useridentity.accesskeyid AS ui_accesskeyid, useridentity.invokedby AS ui_invokedby, \
+useridentity.onbehalfof.userid AS ui_onbehalfof, \
+useridentity.sessioncontext.sessionissuer.type AS ui_issuer_type, \
+useridentity.sessioncontext.sessionissuer.arn AS ui_issuer_arn, \
+useridentity.sessioncontext.sessionissuer.username AS ui_issuer_username, \
+useridentity.sessioncontext.attributes.mfaauthenticated AS ui_mfa";
+
+#[derive(Debug, Clone, Default)]
+pub struct Event {
+    pub time: String,
+    pub source: String,
+    pub name: String,
+    pub account: String,
+    pub region: String,
+    pub event_id: String,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request: Option<String>,
+    pub response: Option<String>,
+    pub resources: Option<String>,
+    pub identity: Identity,
+}
+
+impl Event {
+    pub fn failed(&self) -> bool {
+        self.error_code.as_deref().is_some_and(|c| !c.is_empty())
+    }
+}
+
+/// A column of `batch` as UTF-8 strings (whatever string type the engine produced).
+fn strings(batch: &RecordBatch, name: &str) -> Result<StringArray, String> {
+    let col = batch
+        .column_by_name(name)
+        .ok_or_else(|| format!("query result has no column {name}"))?;
+    let cast = arrow_cast::cast(col, &DataType::Utf8).map_err(|e| format!("column {name}: {e}"))?;
+    cast.as_any()
+        .downcast_ref::<StringArray>()
+        .cloned()
+        .ok_or_else(|| format!("column {name} is not text"))
+}
+
+/// Read the rows of a query that selected [`EVENT_COLUMNS`].
+pub fn events_from_batches(batches: &[RecordBatch]) -> Result<Vec<Event>, String> {
+    let mut out = Vec::new();
+    for b in batches {
+        let c = |n: &str| strings(b, n);
+        let (time, source, name, account, region, id) = (
+            c("eventtime")?,
+            c("eventsource")?,
+            c("eventname")?,
+            c("recipientaccountid")?,
+            c("awsregion")?,
+            c("eventid")?,
+        );
+        let (err, msg, ip, ua, req, resp, res, console) = (
+            c("errorcode")?,
+            c("errormessage")?,
+            c("sourceipaddress")?,
+            c("useragent")?,
+            c("requestparameters")?,
+            c("responseelements")?,
+            c("resources_json")?,
+            c("sessioncredentialfromconsole")?,
+        );
+        let ui: Vec<StringArray> = [
+            "ui_type",
+            "ui_arn",
+            "ui_username",
+            "ui_principalid",
+            "ui_accountid",
+            "ui_accesskeyid",
+            "ui_invokedby",
+            "ui_onbehalfof",
+            "ui_issuer_type",
+            "ui_issuer_arn",
+            "ui_issuer_username",
+            "ui_mfa",
+        ]
+        .iter()
+        .map(|n| c(n))
+        .collect::<Result<_, _>>()?;
+        let opt = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_string());
+        let req_s = |a: &StringArray, i: usize| opt(a, i).unwrap_or_default();
+        for i in 0..b.num_rows() {
+            let u = |k: usize| opt(&ui[k], i);
+            out.push(Event {
+                time: req_s(&time, i),
+                source: req_s(&source, i),
+                name: req_s(&name, i),
+                account: req_s(&account, i),
+                region: req_s(&region, i),
+                event_id: req_s(&id, i),
+                error_code: opt(&err, i),
+                error_message: opt(&msg, i),
+                source_ip: opt(&ip, i),
+                user_agent: opt(&ua, i),
+                request: opt(&req, i),
+                response: opt(&resp, i),
+                resources: opt(&res, i),
+                identity: Identity {
+                    kind: u(0),
+                    arn: u(1),
+                    user_name: u(2),
+                    principal_id: u(3),
+                    account_id: u(4),
+                    access_key_id: u(5),
+                    invoked_by: u(6),
+                    on_behalf_of: u(7),
+                    issuer_type: u(8),
+                    issuer_arn: u(9),
+                    issuer_user_name: u(10),
+                    mfa_authenticated: u(11),
+                    credential_from_console: opt(&console, i),
+                },
+            });
+        }
+    }
+    Ok(out)
+}
