@@ -67,6 +67,18 @@ In SQL: SELECT * FROM history('sg-0123456789abcdef0').")]
   trailql activity -s ./AWSLogs arn:aws:iam::111122223333:role/Deployer --report deployer.html
 In SQL: SELECT * FROM activity('alice').")]
     Activity(TimelineArgs),
+    /// Prove the logs were not tampered with: walk the CloudTrail digest chain, check signatures
+    /// and every log file's SHA-256.
+    #[command(after_help = "Examples:
+  aws cloudtrail list-public-keys --start-time 2024-01-01 --output json > keys.json
+  trailql validate -s ./copy-of-bucket --public-keys keys.json --start 2024-08-01
+  trailql validate -s ./copy-of-bucket --public-keys keys.json --start 2024-08-01T10:00:00Z --end 2024-08-01T12:00:00Z --format json
+
+The source is the folder that holds AWSLogs/. The newest digest's signature lives in S3 object
+metadata; for a local copy pass it with --newest-signature, or keep it beside the digest as
+<digest>.json.gz.signature, else it is reported as not available offline (a warning).
+Exit code 0 only when everything checkable validated and nothing is missing.")]
+    Validate(ValidateArgs),
     /// Print the table's columns (or Athena-style DDL with --ddl).
     Schema {
         /// Print a CREATE TABLE statement instead of the column list.
@@ -239,4 +251,35 @@ pub struct TimelineArgs {
     pub common: InvestigateArgs,
     #[command(flatten)]
     pub scope: ScopeArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    /// A local copy of the trail bucket (the folder that holds AWSLogs/); repeat for several.
+    #[arg(short = 's', long = "source", value_name = "PATH", required = true)]
+    pub sources: Vec<PathBuf>,
+    /// CloudTrail's public keys: the output of `aws cloudtrail list-public-keys --output json`.
+    #[arg(long, value_name = "FILE")]
+    pub public_keys: PathBuf,
+    /// Only this account.
+    #[arg(long, value_name = "ID")]
+    pub account: Option<String>,
+    /// Only this region.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Start of the window (UTC): YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ.
+    #[arg(long, value_name = "TIME")]
+    pub start: String,
+    /// End of the window (UTC; default: now).
+    #[arg(long, value_name = "TIME")]
+    pub end: Option<String>,
+    /// Hex signature of the newest digest (its S3 metadata `signature`), for offline copies.
+    #[arg(long, value_name = "HEX")]
+    pub newest_signature: Option<String>,
+    /// table (readable lines and a summary) or json.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Also print the files that validated.
+    #[arg(short, long)]
+    pub verbose: bool,
 }

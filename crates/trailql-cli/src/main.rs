@@ -4,6 +4,7 @@ mod args;
 mod investigate;
 mod output;
 mod summary;
+mod validate;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -61,6 +62,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Exposure(a) => runtime()?.block_on(investigate::exposure(a)),
         Command::History(a) => runtime()?.block_on(investigate::history(a)),
         Command::Activity(a) => runtime()?.block_on(investigate::activity(a)),
+        Command::Validate(a) => validate::run(a),
         Command::Schema { ddl } => {
             schema(ddl);
             Ok(ExitCode::SUCCESS)

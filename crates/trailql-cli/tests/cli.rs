@@ -411,3 +411,52 @@ fn assert_renders(page: &Path, marks: usize) {
         dom.chars().take(400).collect::<String>()
     );
 }
+
+#[test]
+fn validate_explains_missing_keys_and_digests() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path());
+    let src = dir.path().to_str().unwrap();
+    // No key file: says what to pass.
+    let keys = dir.path().join("keys.json");
+    std::fs::write(&keys, "{}").unwrap();
+    let out = trailql()
+        .args([
+            "validate",
+            "-s",
+            src,
+            "--start",
+            "2024-08-01",
+            "--public-keys",
+            keys.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("list-public-keys --output json"), "{err}");
+    // A trail without digests is not valid evidence: exit 1 and a warning naming the folder.
+    std::fs::write(&keys, r#"{"PublicKeyList":[]}"#).unwrap();
+    let out = trailql()
+        .args([
+            "validate",
+            "-s",
+            src,
+            "--start",
+            "2024-08-01",
+            "--end",
+            "2024-08-02",
+            "--public-keys",
+            keys.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("no-digests")
+            && text.contains("No digest files found")
+            && text.contains("NOT VALID"),
+        "{text}"
+    );
+}

@@ -1,0 +1,108 @@
+//! `trailql validate`: run the integrity check over local copies and print the verdict.
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use chrono::{DateTime, NaiveDate, Utc};
+use trailql_integrity::{validate, LocalStore, Options, PublicKeys, Report, Severity};
+
+use crate::args::{Format, ValidateArgs};
+
+fn time(flag: &str, s: &str) -> Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
+    }
+    bail!("{flag} {s:?}: use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC)")
+}
+
+fn print(r: &Report, verbose: bool) {
+    println!("Validating log files between {} and {}", r.start, r.end);
+    for t in &r.trails {
+        println!(
+            "\ntrail {} · account {} · region {} (home {})",
+            t.trail, t.account, t.region, t.home_region
+        );
+        for p in &t.problems {
+            let tag = match p.severity {
+                Severity::Error => "INVALID",
+                Severity::Warning => "WARNING",
+                Severity::Info => "note",
+            };
+            if p.severity != Severity::Info || verbose {
+                println!("  {tag:<7} {:<28} {}: {}", p.kind, p.key, p.detail);
+            }
+        }
+        println!(
+            "  digests: {} valid, {} INVALID, {} missing, {} unchecked · log files: {} valid, {} modified, {} deleted, {} not in any digest",
+            t.digests_valid,
+            t.digests_invalid,
+            t.digests_missing,
+            t.digests_unchecked,
+            t.logs_valid,
+            t.logs_modified,
+            t.logs_deleted,
+            t.logs_not_in_digest
+        );
+    }
+    for p in &r.unverified {
+        println!("WARNING {} {}: {}", p.kind, p.key, p.detail);
+    }
+    if verbose {
+        let mut v: Vec<_> = r.valid_logs.iter().collect();
+        v.sort();
+        for k in v {
+            println!("  valid   {k}");
+        }
+    }
+    if r.trails.is_empty() {
+        println!(
+            "\nNo digest files found in the window (is log file validation enabled on the trail?)"
+        );
+    }
+    println!(
+        "\n{}: {} error(s), {} warning(s)",
+        if r.ok { "VALID" } else { "NOT VALID" },
+        r.errors,
+        r.warnings
+    );
+}
+
+pub fn run(a: ValidateArgs) -> Result<ExitCode> {
+    let keys_text = std::fs::read_to_string(&a.public_keys)
+        .with_context(|| format!("cannot read --public-keys {}", a.public_keys.display()))?;
+    let keys = PublicKeys::from_json(&keys_text)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("--public-keys {}", a.public_keys.display()))?;
+    let opts = Options {
+        start: time("--start", &a.start)?,
+        end: match &a.end {
+            Some(e) => time("--end", e)?,
+            None => Utc::now(),
+        },
+        account: a.account.clone(),
+        region: a.region.clone(),
+        newest_signature: a.newest_signature.clone(),
+        max_inflated: trailql_decode::inflate::DEFAULT_MAX_INFLATED,
+    };
+    let mut ok = true;
+    for source in &a.sources {
+        let store = LocalStore::new(source).map_err(anyhow::Error::msg)?;
+        let report = validate(&store, &keys, &opts)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("validating {}", source.display()))?;
+        ok &= report.ok;
+        match a.format {
+            Format::Json | Format::Jsonl => println!("{}", serde_json::to_string_pretty(&report)?),
+            Format::Table => print(&report, a.verbose),
+            other => bail!("--format {other:?} is not available for validate: use table or json"),
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
