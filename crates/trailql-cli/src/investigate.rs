@@ -68,28 +68,57 @@ pub async fn write_table(t: &TextTable, format: Format, output: Option<&Path>) -
     output::write_stream(stream, format, out).await
 }
 
-fn write_report(args: &InvestigateArgs, report: html::Report) -> Result<()> {
-    if let Some(path) = &args.report {
-        std::fs::write(path, html::render(&report))
-            .with_context(|| format!("cannot write the report to {}", path.display()))?;
-        if !args.scan.quiet {
-            eprintln!("trailql: report written to {}", path.display());
+/// What is left once the answer is printed: the headline, the report, the run summary.
+struct Done<'a> {
+    engine: &'a crate::Engine,
+    args: &'a InvestigateArgs,
+    rows: u64,
+    started: Instant,
+}
+
+impl Done<'_> {
+    fn conclude(
+        self,
+        title: String,
+        headline: String,
+        points: Vec<Point>,
+        table: &TextTable,
+        sql: String,
+    ) -> Result<ExitCode> {
+        let quiet = self.args.scan.quiet;
+        if !quiet {
+            eprintln!("{headline}");
         }
-    }
-    Ok(())
-}
-
-fn sources(args: &InvestigateArgs) -> Vec<String> {
-    args.scan
-        .sources
-        .iter()
-        .map(|s| s.display().to_string())
-        .collect()
-}
-
-fn finish(engine: &crate::Engine, args: &InvestigateArgs, rows: u64, started: Instant) {
-    if !args.scan.quiet {
-        summary::print(&engine.report, Some(rows), started.elapsed(), false);
+        if let Some(path) = &self.args.report {
+            let report = html::Report {
+                title,
+                summary: headline,
+                points,
+                table,
+                sql,
+                sources: self
+                    .args
+                    .scan
+                    .sources
+                    .iter()
+                    .map(|s| s.display().to_string())
+                    .collect(),
+            };
+            std::fs::write(path, html::render(&report))
+                .with_context(|| format!("cannot write the report to {}", path.display()))?;
+            if !quiet {
+                eprintln!("trailql: report written to {}", path.display());
+            }
+        }
+        if !quiet {
+            summary::print(
+                &self.engine.report,
+                Some(self.rows),
+                self.started.elapsed(),
+                false,
+            );
+        }
+        Ok(ExitCode::SUCCESS)
     }
 }
 
@@ -156,22 +185,20 @@ pub async fn exposure(a: ExposureArgs) -> Result<ExitCode> {
         count(Status::Failed),
         events.len()
     );
-    if !a.common.scan.quiet {
-        eprintln!("{headline}");
-    }
-    write_report(
-        &a.common,
-        html::Report {
-            title: "Security groups opened to the internet".into(),
-            summary: headline,
-            points: exposure_points(&findings),
-            table: &table.select(&EXPOSURE_COLUMNS),
-            sql,
-            sources: sources(&a.common),
-        },
-    )?;
-    finish(&engine, &a.common, rows, started);
-    Ok(ExitCode::SUCCESS)
+    let title = "Security groups opened to the internet".to_string();
+    let done = Done {
+        engine: &engine,
+        args: &a.common,
+        rows,
+        started,
+    };
+    done.conclude(
+        title,
+        headline,
+        exposure_points(&findings),
+        &table.select(&EXPOSURE_COLUMNS),
+        sql,
+    )
 }
 
 fn timeline_points(events: &[&Event]) -> Vec<Point> {
@@ -194,22 +221,14 @@ pub async fn history(a: TimelineArgs) -> Result<ExitCode> {
     let table = timeline::timeline_table(&found);
     let rows = print(&a.common, &table, &TIMELINE_BRIEF).await?;
     let headline = format!("{} event(s) mention {}.", found.len(), a.target);
-    if !a.common.scan.quiet {
-        eprintln!("{headline}");
-    }
-    write_report(
-        &a.common,
-        html::Report {
-            title: format!("History of {}", a.target),
-            summary: headline,
-            points: timeline_points(&found),
-            table: &table,
-            sql,
-            sources: sources(&a.common),
-        },
-    )?;
-    finish(&engine, &a.common, rows, started);
-    Ok(ExitCode::SUCCESS)
+    let title = format!("History of {}", a.target);
+    let done = Done {
+        engine: &engine,
+        args: &a.common,
+        rows,
+        started,
+    };
+    done.conclude(title, headline, timeline_points(&found), &table, sql)
 }
 
 pub async fn activity(a: TimelineArgs) -> Result<ExitCode> {
@@ -233,20 +252,12 @@ pub async fn activity(a: TimelineArgs) -> Result<ExitCode> {
         a.target,
         grouped.rows.len()
     );
-    if !a.common.scan.quiet {
-        eprintln!("{headline}");
-    }
-    write_report(
-        &a.common,
-        html::Report {
-            title: format!("Activity of {}", a.target),
-            summary: headline,
-            points: timeline_points(&found),
-            table: &table,
-            sql,
-            sources: sources(&a.common),
-        },
-    )?;
-    finish(&engine, &a.common, rows, started);
-    Ok(ExitCode::SUCCESS)
+    let title = format!("Activity of {}", a.target);
+    let done = Done {
+        engine: &engine,
+        args: &a.common,
+        rows,
+        started,
+    };
+    done.conclude(title, headline, timeline_points(&found), &table, sql)
 }
