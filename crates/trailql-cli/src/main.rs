@@ -301,9 +301,9 @@ async fn demo(dir: &Path) -> Result<ExitCode> {
     let engine = Engine::open(&[dir.join("AWSLogs")], ScanOptions::default())?;
     run_statement(&engine, SEED_SQL, Format::Table, None, false, false).await?;
     eprintln!(
-        "\nThe rows with an errorcode are failed attempts. Compare with {}/ground-truth.json, then ask your own:\n  trailql query -s {} \"SELECT eventname, count(*) FROM cloudtrail_logs GROUP BY 1 ORDER BY 2 DESC LIMIT 10\"",
+        "\nThe rows with an errorcode are failed attempts. Compare with {}/ground-truth.json, then ask your own:\n  trailql query -s {l} \"SELECT eventname, count(*) FROM cloudtrail_logs GROUP BY 1 ORDER BY 2 DESC LIMIT 10\"\nor let trailql replay every rule change (still open? closed by whom?):\n  trailql exposure -s {l} --report exposure.html",
         dir.display(),
-        dir.join("AWSLogs").display()
+        l = dir.join("AWSLogs").display()
     );
     Ok(ExitCode::SUCCESS)
 }
