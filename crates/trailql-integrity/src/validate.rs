@@ -296,6 +296,9 @@ impl Walk<'_> {
             .iter()
             .filter(|(k, _)| k.end > self.opts.start && k.end <= self.opts.end + Duration::hours(1))
             .collect();
+        // Digest by key, to follow `previousDigestS3Object` links without a scan per step.
+        let by_key: std::collections::HashMap<&str, &(DigestKey, String)> =
+            digests.iter().map(|d| (d.1.as_str(), d)).collect();
         let mut visited: HashSet<String> = HashSet::new();
         let mut first_head = true;
         for head in &window {
@@ -340,9 +343,9 @@ impl Walk<'_> {
                 if prev_end.is_some_and(|e| e <= self.opts.start) {
                     break; // the window's start is reached
                 }
-                match digests.iter().find(|(_, k)| *k == prev_key) {
+                match by_key.get(prev_key.as_str()) {
                     Some(p) => {
-                        cur = p.clone();
+                        cur = (*p).clone();
                         sig = d.previous_digest_signature.clone();
                     }
                     None => {
