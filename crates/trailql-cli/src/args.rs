@@ -13,6 +13,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
   trailql demo
   trailql query -s ./AWSLogs \"SELECT eventname, count(*) FROM cloudtrail_logs GROUP BY 1 ORDER BY 2 DESC LIMIT 10\"
   trailql query -s ./AWSLogs -f who-opened-sg.sql --format csv -o answer.csv
+  trailql query -s s3://org-trail-bucket --profile audit --cache ~/.cache/trailql \\
+      \"SELECT count(*) FROM cloudtrail_logs WHERE account = '111122223333' AND eventtime >= '2024-08-01T14' AND eventtime < '2024-08-01T15'\"
   trailql exposure -s ./AWSLogs --report exposure.html
   trailql history -s ./AWSLogs sg-0123456789abcdef0
   trailql activity -s ./AWSLogs alice
@@ -37,6 +39,9 @@ pub enum Command {
   # One day of one account, pruned by key before any file is opened:
   trailql query -s ./AWSLogs --stats \"SELECT count(*) FROM cloudtrail_logs
       WHERE account = '111122223333' AND eventtime >= '2024-08-03' AND eventtime < '2024-08-04'\"
+
+  # Which rows stand on log files that validated against their signed digests?
+  trailql query -s ./AWSLogs --public-keys keys.json 'SELECT eventtime, eventname, \"$verified\" FROM cloudtrail_logs'
 
 Pruning: filters on account, region, timestamp ('yyyy/MM/dd'), year, month, day and eventtime
 skip files by their key. eventtime pruning reads files delivered up to --late-margin after the
@@ -73,10 +78,12 @@ In SQL: SELECT * FROM activity('alice').")]
   aws cloudtrail list-public-keys --start-time 2024-01-01 --output json > keys.json
   trailql validate -s ./copy-of-bucket --public-keys keys.json --start 2024-08-01
   trailql validate -s ./copy-of-bucket --public-keys keys.json --start 2024-08-01T10:00:00Z --end 2024-08-01T12:00:00Z --format json
+  trailql validate -s s3://org-trail-bucket --profile audit --public-keys keys.json --account 111122223333 --start 2024-08-01
 
-The source is the folder that holds AWSLogs/. The newest digest's signature lives in S3 object
-metadata; for a local copy pass it with --newest-signature, or keep it beside the digest as
-<digest>.json.gz.signature, else it is reported as not available offline (a warning).
+A local source is the folder that holds AWSLogs/. The newest digest's signature lives in S3 object
+metadata (read directly from s3:// sources); for a local copy pass it with --newest-signature, or
+keep it beside the digest as <digest>.json.gz.signature, else it is reported as not available
+offline (a warning). On S3 only the window's digests and log files are listed.
 Exit code 0 only when everything checkable validated and nothing is missing.")]
     Validate(ValidateArgs),
     /// Print the table's columns (or Athena-style DDL with --ddl).
@@ -102,9 +109,17 @@ Exit code 0 only when everything checkable validated and nothing is missing.")]
 
 #[derive(Args, Debug, Clone)]
 pub struct ScanArgs {
-    /// A folder (walked recursively) or file of CloudTrail logs; repeat for several.
-    #[arg(short = 's', long = "source", value_name = "PATH", required = true)]
-    pub sources: Vec<PathBuf>,
+    /// A folder (walked recursively) or file of CloudTrail logs, or a trail bucket
+    /// s3://BUCKET[/PREFIX] (single-account or organization trail); repeat for several.
+    #[arg(
+        short = 's',
+        long = "source",
+        value_name = "PATH|s3://BUCKET/PREFIX",
+        required = true
+    )]
+    pub sources: Vec<String>,
+    #[command(flatten)]
+    pub s3: S3Args,
     /// Treat any bad file or record as an error (non-zero exit) instead of a warning.
     #[arg(long)]
     pub strict: bool,
@@ -121,6 +136,40 @@ pub struct ScanArgs {
     /// Do not print the summary line and warnings.
     #[arg(short, long)]
     pub quiet: bool,
+    /// CloudTrail's public keys (saved by `aws cloudtrail list-public-keys --output json`):
+    /// a query that reads the "$verified" column first validates the log files it reads
+    /// against their digests, so each row says whether it stands on verified evidence.
+    #[arg(long, value_name = "FILE")]
+    pub public_keys: Option<PathBuf>,
+}
+
+/// How to reach s3:// sources. Credentials come from the AWS SDK's chain: environment,
+/// AWS_PROFILE / --profile with ~/.aws/config and SSO, web identity, container and instance roles.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "S3 sources")]
+pub struct S3Args {
+    /// The AWS profile to use (default: AWS_PROFILE, else `default`).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Assume this role (e.g. a read-only role in the log-archive account).
+    #[arg(long, value_name = "ARN")]
+    pub role_arn: Option<String>,
+    /// An S3-compatible endpoint instead of AWS (e.g. http://127.0.0.1:9000).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// The buckets' region (found automatically with HeadBucket when not given).
+    #[arg(long, value_name = "REGION")]
+    pub bucket_region: Option<String>,
+    /// Send unsigned requests (public buckets).
+    #[arg(long)]
+    pub no_sign_request: bool,
+    /// Keep fetched objects in DIR (by bucket, key and ETag): asking again over the same
+    /// window reads no S3 bytes.
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// Most GET requests in flight at once.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub s3_concurrency: usize,
 }
 
 #[derive(Args, Debug)]
@@ -255,9 +304,17 @@ pub struct TimelineArgs {
 
 #[derive(Args, Debug)]
 pub struct ValidateArgs {
-    /// A local copy of the trail bucket (the folder that holds AWSLogs/); repeat for several.
-    #[arg(short = 's', long = "source", value_name = "PATH", required = true)]
-    pub sources: Vec<PathBuf>,
+    /// The trail bucket s3://BUCKET[/PREFIX], or a local copy of it (the folder that holds
+    /// AWSLogs/); repeat for several.
+    #[arg(
+        short = 's',
+        long = "source",
+        value_name = "PATH|s3://BUCKET/PREFIX",
+        required = true
+    )]
+    pub sources: Vec<String>,
+    #[command(flatten)]
+    pub s3: S3Args,
     /// CloudTrail's public keys: the output of `aws cloudtrail list-public-keys --output json`.
     #[arg(long, value_name = "FILE")]
     pub public_keys: PathBuf,

@@ -96,13 +96,7 @@ impl Done<'_> {
                 points,
                 table,
                 sql,
-                sources: self
-                    .args
-                    .scan
-                    .sources
-                    .iter()
-                    .map(|s| s.display().to_string())
-                    .collect(),
+                sources: self.args.scan.sources.clone(),
             };
             std::fs::write(path, html::render(&report))
                 .with_context(|| format!("cannot write the report to {}", path.display()))?;

@@ -16,7 +16,7 @@ use clap::Parser;
 use datafusion::physical_plan::displayable;
 
 use args::{Cli, Command, Format, GenerateArgs, QueryArgs, ScanArgs};
-pub(crate) use trailql_sql::{Engine, ScanOptions};
+pub(crate) use trailql_sql::{Engine, S3Options, ScanOptions, Source};
 
 /// The seed question: who opened a security group to the world, and when?
 pub const SEED_SQL: &str = "SELECT eventtime, account, awsregion,
@@ -81,11 +81,40 @@ fn scan_options(a: &ScanArgs) -> Result<ScanOptions> {
         strict: a.strict,
         max_inflated: a.max_inflated_bytes,
         prefilter: !a.no_prefilter,
+        public_keys: match &a.public_keys {
+            Some(p) => Some(std::sync::Arc::new(validate::load_keys(p)?)),
+            None => None,
+        },
+    })
+}
+
+pub(crate) fn s3_options(a: &args::S3Args) -> Result<S3Options> {
+    if a.s3_concurrency == 0 {
+        bail!("--s3-concurrency must be at least 1");
+    }
+    Ok(S3Options {
+        profile: a.profile.clone(),
+        role_arn: a.role_arn.clone(),
+        endpoint_url: a.endpoint_url.clone(),
+        bucket_region: a.bucket_region.clone(),
+        no_sign_request: a.no_sign_request,
+        cache_dir: a.cache.clone(),
+        concurrency: a.s3_concurrency,
+        ..S3Options::default()
     })
 }
 
 pub(crate) fn open(a: &ScanArgs) -> Result<Engine> {
-    Ok(Engine::open(&a.sources, scan_options(a)?)?)
+    let sources = a
+        .sources
+        .iter()
+        .map(|s| Source::parse(s).map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Engine::open_sources(
+        &sources,
+        scan_options(a)?,
+        s3_options(&a.s3)?,
+    )?)
 }
 
 async fn query(q: QueryArgs) -> Result<ExitCode> {
@@ -188,6 +217,7 @@ fn hive_type(t: &datafusion::arrow::datatypes::DataType) -> String {
         ),
         List(f) => format!("array<{}>", hive_type(f.data_type())),
         Map(_, _) => "map<string,string>".into(),
+        Boolean => "boolean".into(),
         other => other.to_string(),
     }
 }
@@ -201,7 +231,7 @@ async fn shell(scan: ScanArgs) -> Result<ExitCode> {
         let _ = rl.load_history(h);
     }
     eprintln!(
-        "trailql shell: {} files under {} source(s). Table cloudtrail_logs. End statements with ';'. .schema, .quit",
+        "trailql shell: {} local files under {} source(s) (buckets are listed per query). Table cloudtrail_logs. End statements with ';'. .schema, .quit",
         engine.files_found,
         scan.sources.len()
     );

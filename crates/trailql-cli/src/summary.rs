@@ -42,13 +42,17 @@ impl Progress {
                     bar.set_length(s.bytes_to_read);
                     bar.set_position(s.bytes_read);
                     let secs = started.elapsed().as_secs_f64().max(0.001);
-                    bar.set_message(format!(
+                    let mut msg = format!(
                         "files {}/{} · {} events ({}/s)",
                         s.files_read,
                         s.files_to_read,
                         thousands(s.events),
                         thousands((s.events as f64 / secs) as u64)
-                    ));
+                    );
+                    if let Some(s3) = &s.s3 {
+                        msg.push_str(&format!(" · S3 {} GET", thousands(s3.get_requests)));
+                    }
+                    bar.set_message(msg);
                     std::thread::sleep(Duration::from_millis(100));
                 }
             })
@@ -158,6 +162,32 @@ pub fn line(s: &ReportSnapshot, rows: Option<u64>, elapsed: Duration) -> String 
     if s.warnings > 0 {
         parts.push(format!("{} warning(s)", s.warnings));
     }
+    if let Some(s3) = &s.s3 {
+        parts.push(s3_part(s3));
+    }
     parts.push(format!("{:.2}s", elapsed.as_secs_f64()));
     format!("trailql: {}", parts.join(" · "))
+}
+
+/// `S3: 3 LIST, 120 GET, 1 HEAD (2 retried) · 2.3 MB downloaded · 40 from cache · ≈$0.00006`
+fn s3_part(s: &trailql_sql::report::S3Snapshot) -> String {
+    let mut p = format!(
+        "S3: {} LIST, {} GET, {} HEAD",
+        thousands(s.list_requests),
+        thousands(s.get_requests),
+        thousands(s.head_requests)
+    );
+    if s.server_errors > 0 {
+        p.push_str(&format!(" ({} retried)", thousands(s.server_errors)));
+    }
+    p.push_str(&format!(" · {} downloaded", bytes(s.bytes_downloaded)));
+    if s.cache_hits > 0 {
+        p.push_str(&format!(
+            " · {} from cache ({})",
+            thousands(s.cache_hits),
+            bytes(s.cache_bytes)
+        ));
+    }
+    p.push_str(&format!(" · ≈${:.5} in requests", s.cost_usd()));
+    p
 }

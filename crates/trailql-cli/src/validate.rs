@@ -1,10 +1,17 @@
-//! `trailql validate`: run the integrity check over local copies and print the verdict.
+//! `trailql validate`: run the integrity check over buckets or local copies and print the verdict.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, NaiveDate, Utc};
-use trailql_integrity::{validate, LocalStore, Options, PublicKeys, Report, Severity};
+use std::sync::Arc;
+
+use trailql_integrity::{
+    validate, LocalStore, Options, PublicKeys, Report, S3Store, Severity, Store,
+};
+use trailql_s3::S3Client;
+use trailql_sql::Source;
 
 use crate::args::{Format, ValidateArgs};
 
@@ -70,12 +77,17 @@ fn print(r: &Report, verbose: bool) {
     );
 }
 
-pub fn run(a: ValidateArgs) -> Result<ExitCode> {
-    let keys_text = std::fs::read_to_string(&a.public_keys)
-        .with_context(|| format!("cannot read --public-keys {}", a.public_keys.display()))?;
-    let keys = PublicKeys::from_json(&keys_text)
+/// Public keys saved by `aws cloudtrail list-public-keys --output json`.
+pub fn load_keys(path: &Path) -> Result<PublicKeys> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --public-keys {}", path.display()))?;
+    PublicKeys::from_json(&text)
         .map_err(anyhow::Error::msg)
-        .with_context(|| format!("--public-keys {}", a.public_keys.display()))?;
+        .with_context(|| format!("--public-keys {}", path.display()))
+}
+
+pub fn run(a: ValidateArgs) -> Result<ExitCode> {
+    let keys = load_keys(&a.public_keys)?;
     let opts = Options {
         start: time("--start", &a.start)?,
         end: match &a.end {
@@ -89,10 +101,16 @@ pub fn run(a: ValidateArgs) -> Result<ExitCode> {
     };
     let mut ok = true;
     for source in &a.sources {
-        let store = LocalStore::new(source).map_err(anyhow::Error::msg)?;
-        let report = validate(&store, &keys, &opts)
+        let store: Box<dyn Store> = match Source::parse(source).map_err(anyhow::Error::msg)? {
+            Source::Local(path) => Box::new(LocalStore::new(&path).map_err(anyhow::Error::msg)?),
+            Source::S3(url) => {
+                let client = Arc::new(S3Client::new(crate::s3_options(&a.s3)?));
+                Box::new(S3Store::new(client, url, &opts).map_err(anyhow::Error::msg)?)
+            }
+        };
+        let report = validate(store.as_ref(), &keys, &opts)
             .map_err(anyhow::Error::msg)
-            .with_context(|| format!("validating {}", source.display()))?;
+            .with_context(|| format!("validating {source}"))?;
         ok &= report.ok;
         match a.format {
             Format::Json | Format::Jsonl => println!("{}", serde_json::to_string_pretty(&report)?),

@@ -460,3 +460,142 @@ fn validate_explains_missing_keys_and_digests() {
         "{text}"
     );
 }
+
+/// `trailql` with AWS settings isolated from the machine's: static keys or none, no config files,
+/// no instance metadata.
+fn trailql_aws(keys: bool) -> Command {
+    let mut c = trailql();
+    for v in [
+        "AWS_PROFILE",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    ] {
+        c.env_remove(v);
+    }
+    c.env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/aws-credentials",
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    if keys {
+        c.env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+            .env("AWS_SECRET_ACCESS_KEY", "secret");
+    }
+    c
+}
+
+#[test]
+fn s3_sources_answer_like_local_ones_and_the_cache_saves_gets() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path());
+    let moto = trailql_testkit::MotoServer::start();
+    moto.create_bucket("cli-trail");
+    moto.upload_dir("cli-trail", "", dir.path());
+    let endpoint = moto.endpoint();
+    let sql = "SELECT eventname, count(*) AS n FROM cloudtrail_logs GROUP BY 1 ORDER BY 2 DESC, 1";
+    let (local, _) = run_ok(&[
+        "query",
+        "-s",
+        dir.path().to_str().unwrap(),
+        "--format",
+        "csv",
+        sql,
+    ]);
+    let cache = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["query", "-s", "s3://cli-trail", "--endpoint-url", &endpoint];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--format", "csv", sql]);
+        let out = trailql_aws(true).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{args:?}: {err}");
+        (String::from_utf8(out.stdout).unwrap(), err)
+    };
+    let (first, err1) = run(&["--cache", cache.path().to_str().unwrap()]);
+    assert_eq!(first, local);
+    assert!(
+        err1.contains("S3: ") && err1.contains(" LIST, ") && err1.contains("in requests"),
+        "{err1}"
+    );
+    assert!(!err1.contains("from cache"), "{err1}");
+    let (second, err2) = run(&["--cache", cache.path().to_str().unwrap()]);
+    assert_eq!(second, local);
+    assert!(
+        err2.contains(", 0 GET,") && err2.contains("from cache"),
+        "{err2}"
+    );
+
+    // A missing bucket: the message names it and says what to check; exit code 1.
+    let out = trailql_aws(true)
+        .args([
+            "query",
+            "-s",
+            "s3://no-such-trail",
+            "--endpoint-url",
+            &endpoint,
+            sql,
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("s3://no-such-trail: the bucket does not exist"),
+        "{err}"
+    );
+
+    // No credentials anywhere: says where they are looked for and what to do.
+    let out = trailql_aws(false)
+        .args([
+            "query",
+            "-s",
+            "s3://cli-trail",
+            "--endpoint-url",
+            &endpoint,
+            sql,
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("no usable AWS credentials") && err.contains("--profile"),
+        "{err}"
+    );
+    // ... unless the bucket is public.
+    moto.allow_public_read("cli-trail");
+    let out = trailql_aws(false)
+        .args([
+            "query",
+            "-s",
+            "s3://cli-trail",
+            "--endpoint-url",
+            &endpoint,
+            "--no-sign-request",
+            "--format",
+            "csv",
+            sql,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), local);
+
+    // A bad URL is explained before anything runs.
+    let out = trailql()
+        .args(["query", "-s", "s3://Bad_Bucket", sql])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid bucket name"));
+}

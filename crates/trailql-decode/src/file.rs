@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions, StringArray};
+use arrow_array::{ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions, StringArray};
 use arrow_schema::SchemaRef;
 use sonic_rs::{JsonType, JsonValueTrait, LazyValue};
 
@@ -56,6 +56,8 @@ pub struct FileMeta {
     pub year: Option<String>,
     pub month: Option<String>,
     pub day: Option<String>,
+    /// Validated against its digest (`None`: not checked).
+    pub verified: Option<bool>,
 }
 
 impl FileMeta {
@@ -68,7 +70,7 @@ impl FileMeta {
             Extra::Month => self.month.as_deref(),
             Extra::Day => self.day.as_deref(),
             Extra::Path => Some(&self.path),
-            Extra::EventJson => None,
+            Extra::EventJson | Extra::Verified => None,
         }
     }
 }
@@ -362,6 +364,9 @@ impl<'p> RecordDecoder<'p> {
                         .expect("eventjson builder exists")
                         .finish(),
                 ) as ArrayRef,
+                Output::Constant(Extra::Verified) => {
+                    Arc::new(BooleanArray::from(vec![self.meta.verified; n])) as ArrayRef
+                }
                 Output::Constant(e) => {
                     let v = self.meta.extra(*e);
                     Arc::new(StringArray::from_iter(std::iter::repeat_n(v, n))) as ArrayRef

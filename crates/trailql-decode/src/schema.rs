@@ -4,8 +4,9 @@
 //! After the DDL's columns come the partition columns taken from the key (`account`, `region`,
 //! `timestamp`, `year`, `month`, `day`) and two extras: `eventjson`, the whole record's JSON text
 //! (so fields the DDL does not name — `managementEvent`, `insightDetails`, `userIdentity.inScopeOf`
-//! … — stay reachable with `json_extract_scalar(eventjson, '$.managementEvent')`), and `"$path"`,
-//! the file the record came from (Athena's pseudo-column of the same name).
+//! … — stay reachable with `json_extract_scalar(eventjson, '$.managementEvent')`), `"$path"`,
+//! the file the record came from (Athena's pseudo-column of the same name), and `"$verified"`,
+//! whether that file validated against its CloudTrail digest (NULL unless public keys are given).
 
 use std::sync::{Arc, OnceLock};
 
@@ -161,9 +162,11 @@ pub enum Extra {
     EventJson,
     /// The source file.
     Path,
+    /// Did the source file validate against its digest (boolean; NULL when not checked)?
+    Verified,
 }
 
-pub const EXTRAS: [(&str, Extra); 8] = [
+pub const EXTRAS: [(&str, Extra); 9] = [
     ("account", Extra::Account),
     ("region", Extra::Region),
     ("timestamp", Extra::Timestamp),
@@ -172,6 +175,7 @@ pub const EXTRAS: [(&str, Extra); 8] = [
     ("day", Extra::Day),
     ("eventjson", Extra::EventJson),
     ("$path", Extra::Path),
+    ("$verified", Extra::Verified),
 ];
 
 /// Where a table column comes from.
@@ -252,8 +256,12 @@ pub fn table_schema() -> SchemaRef {
                 .iter()
                 .map(|s| Field::new(s.name, data_type(s), true))
                 .collect();
-            for (name, _) in EXTRAS {
-                fields.push(Field::new(name, DataType::Utf8, true));
+            for (name, e) in EXTRAS {
+                let t = match e {
+                    Extra::Verified => DataType::Boolean,
+                    _ => DataType::Utf8,
+                };
+                fields.push(Field::new(name, t, true));
             }
             Arc::new(Schema::new(fields))
         })
@@ -338,7 +346,8 @@ mod tests {
                 "month",
                 "day",
                 "eventjson",
-                "$path"
+                "$path",
+                "$verified"
             ]
         );
         assert_eq!(column(30), Column::Extra(Extra::Region));

@@ -83,6 +83,7 @@ fn meta() -> FileMeta {
         year: Some("2023".into()),
         month: Some("07".into()),
         day: Some("19".into()),
+        verified: Some(true),
     }
 }
 

@@ -1,13 +1,15 @@
-//! CloudTrail log-file integrity validation, for local copies (and S3 through the same [`Store`]
-//! trait): digest chain walk from the newest digest back, SHA256withRSA signatures, SHA-256 of
+//! CloudTrail log-file integrity validation, for local copies and S3 buckets through one [`Store`]
+//! trait: digest chain walk from the newest digest back, SHA256withRSA signatures, SHA-256 of
 //! every listed log file, missing digests counted from the hourly cadence, log files no digest
 //! lists. No DataFusion.
 
 pub mod digest;
 pub mod keys;
+pub mod s3;
 pub mod store;
 pub mod validate;
 
 pub use keys::PublicKeys;
+pub use s3::S3Store;
 pub use store::{LocalStore, Store};
 pub use validate::{validate, Options, Problem, Report, Severity, TrailReport};

@@ -383,7 +383,9 @@ impl Walk<'_> {
 
 /// Validate every trail under `store` in the window.
 pub fn validate(store: &dyn Store, keys: &PublicKeys, opts: &Options) -> Result<Report, String> {
-    let all = store.keys()?;
+    // Sorted, so reports come out in the same order whatever the store lists first.
+    let mut all = store.keys()?;
+    all.sort();
     let wanted = |account: &str, region: &str| {
         opts.account.as_deref().is_none_or(|a| a == account)
             && opts.region.as_deref().is_none_or(|r| r == region)

@@ -1,167 +1,19 @@
 //! A signed trail built here with its own RSA key — digests made and signed exactly per the
 //! recipe, chained, with the signature kept as CloudTrail keeps S3 metadata (a `.signature` side
-//! file locally) — then tampered with in every way the validator must catch.
+//! file locally, object metadata on S3) — then tampered with in every way the validator must catch,
+//! each case checked on the local copy and on a bucket of a real S3-compatible server.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-
-use base64::Engine as _;
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use rsa::pkcs1::EncodeRsaPublicKey;
-use rsa::pkcs8::EncodePublicKey;
-use rsa::sha2::{Digest as _, Sha256};
-use rsa::{Pkcs1v15Sign, RsaPrivateKey, RsaPublicKey};
+use chrono::Duration;
 use serde_json::json;
-use trailql_integrity::{validate, LocalStore, Options, PublicKeys, Report};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
-const ACCOUNT: &str = "111122223333";
-const REGION: &str = "us-east-1";
-const BUCKET: &str = "trail-bucket";
-const FP: &str = "0123456789abcdef0123456789abcdef";
-
-fn key(i: usize) -> &'static RsaPrivateKey {
-    static K: OnceLock<Vec<RsaPrivateKey>> = OnceLock::new();
-    &K.get_or_init(|| {
-        let mut rng = rsa::rand_core::OsRng;
-        (0..2)
-            .map(|_| RsaPrivateKey::new(&mut rng, 2048).unwrap())
-            .collect()
-    })[i]
-}
-
-fn gz(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
-
-fn hex_sha(b: &[u8]) -> String {
-    hex::encode(Sha256::digest(b))
-}
-
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2024, 8, 1, 0, 1, 31).unwrap()
-}
-
-struct Trail {
-    dir: tempfile::TempDir,
-    /// Digest keys, oldest first.
-    digests: Vec<String>,
-    /// Log keys per digest.
-    logs: Vec<Vec<String>>,
-}
-
-impl Trail {
-    fn path(&self, key: &str) -> PathBuf {
-        self.dir.path().join(key)
-    }
-}
-
-fn put(root: &Path, key: &str, bytes: &[u8]) {
-    let p = root.join(key);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, bytes).unwrap();
-}
-
-fn log_key(at: DateTime<Utc>, n: usize) -> String {
-    format!(
-        "AWSLogs/{ACCOUNT}/CloudTrail/{REGION}/{}/{ACCOUNT}_CloudTrail_{REGION}_{}_{n:016}.json.gz",
-        at.format("%Y/%m/%d"),
-        at.format("%Y%m%dT%H%MZ")
-    )
-}
-
-fn digest_key(end: DateTime<Utc>) -> String {
-    format!(
-        "AWSLogs/{ACCOUNT}/CloudTrail-Digest/{REGION}/{}/{ACCOUNT}_CloudTrail-Digest_{REGION}_main_{REGION}_{}.json.gz",
-        end.format("%Y/%m/%d"),
-        end.format("%Y%m%dT%H%M%SZ")
-    )
-}
-
-fn sign(k: &RsaPrivateKey, msg: &str) -> String {
-    hex::encode(
-        k.sign(
-            Pkcs1v15Sign::new::<Sha256>(),
-            &Sha256::digest(msg.as_bytes()),
-        )
-        .unwrap(),
-    )
-}
-
-/// `hours` hourly digests, two log files each; the chain restarts (no previous digest) at
-/// `restart`.
-fn build(hours: usize, restart: Option<usize>) -> Trail {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    let mut digests = Vec::new();
-    let mut logs = Vec::new();
-    let mut prev: Option<(String, String, String)> = None; // key, inflated hash, signature
-    for h in 0..hours {
-        let start = t0() + Duration::hours(h as i64);
-        let end = start + Duration::hours(1);
-        let mut files = Vec::new();
-        let mut entries = Vec::new();
-        for (n, minute) in [14i64, 44].into_iter().enumerate() {
-            let at = start + Duration::minutes(minute);
-            let body = format!(
-                r#"{{"Records":[{{"eventVersion":"1.09","eventTime":"{}","eventName":"E{h}-{n}"}}]}}"#,
-                at.format("%Y-%m-%dT%H:%M:%SZ")
-            );
-            let k = log_key(at, h * 2 + n);
-            put(root, &k, &gz(body.as_bytes()));
-            entries.push(json!({"s3Bucket": BUCKET, "s3Object": k, "hashValue": hex_sha(body.as_bytes()), "hashAlgorithm": "SHA-256",
-                                "newestEventTime": at.format("%Y-%m-%dT%H:%M:%SZ").to_string(), "oldestEventTime": at.format("%Y-%m-%dT%H:%M:%SZ").to_string()}));
-            files.push(k);
-        }
-        if restart == Some(h) {
-            prev = None;
-        }
-        let dk = digest_key(end);
-        let (pk, ph, ps) = match &prev {
-            Some((k, hsh, s)) => (json!(BUCKET), json!(k), (json!(hsh), json!(s))),
-            None => (json!(null), json!(null), (json!(null), json!(null))),
-        };
-        let digest = json!({
-            "awsAccountId": ACCOUNT,
-            "digestStartTime": start.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-            "digestEndTime": end.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-            "digestS3Bucket": BUCKET, "digestS3Object": dk,
-            "digestPublicKeyFingerprint": FP, "digestSignatureAlgorithm": "SHA256withRSA",
-            "newestEventTime": null, "oldestEventTime": null,
-            "previousDigestS3Bucket": pk, "previousDigestS3Object": ph,
-            "previousDigestHashValue": ps.0, "previousDigestHashAlgorithm": if prev.is_some() { json!("SHA-256") } else { json!(null) },
-            "previousDigestSignature": ps.1,
-            "logFiles": entries,
-        });
-        let inflated = serde_json::to_vec(&digest).unwrap();
-        let to_sign = format!(
-            "{}\n{BUCKET}/{dk}\n{}\n{}",
-            digest["digestEndTime"].as_str().unwrap(),
-            hex_sha(&inflated),
-            prev.as_ref().map(|p| p.2.as_str()).unwrap_or("null")
-        );
-        let sig = sign(key(0), &to_sign);
-        put(root, &dk, &gz(&inflated));
-        put(root, &format!("{dk}.signature"), sig.as_bytes());
-        prev = Some((dk.clone(), hex_sha(&inflated), sig));
-        digests.push(dk);
-        logs.push(files);
-    }
-    Trail { dir, digests, logs }
-}
-
-fn keys_json(k: &RsaPublicKey, fp: &str, spki: bool) -> String {
-    let der = if spki {
-        k.to_public_key_der().unwrap().as_bytes().to_vec()
-    } else {
-        k.to_pkcs1_der().unwrap().as_bytes().to_vec()
-    };
-    json!({"PublicKeyList": [{"Value": base64::engine::general_purpose::STANDARD.encode(der),
-        "ValidityStartTime": 1_700_000_000.0, "ValidityEndTime": 1_900_000_000.0, "Fingerprint": fp}]})
-    .to_string()
-}
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::Credentials;
+use trailql_integrity::{validate, LocalStore, Options, PublicKeys, Report, S3Store};
+use trailql_s3::{S3Client, S3Options, S3Url};
+use trailql_testkit::signed::*;
+use trailql_testkit::MotoServer;
 
 fn good_keys() -> PublicKeys {
     PublicKeys::from_json(&keys_json(&key(0).to_public_key(), FP, false)).unwrap()
@@ -178,8 +30,47 @@ fn opts() -> Options {
     }
 }
 
+/// Validate the local copy, and the same files in a bucket on a real S3-compatible server
+/// (signatures as object metadata, under a trail prefix); both must give the same report.
 fn check(t: &Trail, keys: &PublicKeys, o: &Options) -> Report {
-    validate(&LocalStore::new(t.dir.path()).unwrap(), keys, o).unwrap()
+    let local = validate(&LocalStore::new(t.dir.path()).unwrap(), keys, o).unwrap();
+    let remote = validate(&s3_store(t, o), keys, o).unwrap();
+    assert_eq!(
+        comparable(&remote),
+        comparable(&local),
+        "S3 and local reports differ"
+    );
+    local
+}
+
+fn s3_store(t: &Trail, o: &Options) -> S3Store {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let moto = MotoServer::shared();
+    let bucket = format!("trail-{}", N.fetch_add(1, Ordering::Relaxed));
+    moto.create_bucket(&bucket);
+    moto.upload_dir(&bucket, "logs/", t.dir.path());
+    let client = S3Client::new(S3Options {
+        endpoint_url: Some(moto.endpoint()),
+        credentials: Some(SharedCredentialsProvider::new(Credentials::new(
+            "AKIAIOSFODNN7EXAMPLE",
+            "secret",
+            None,
+            None,
+            "test",
+        ))),
+        ..S3Options::default()
+    });
+    let url = S3Url::parse(&format!("s3://{bucket}/logs")).unwrap();
+    S3Store::new(Arc::new(client), url, o).unwrap()
+}
+
+/// A report as JSON with its set of valid log files in order.
+fn comparable(r: &Report) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).unwrap();
+    let mut valid: Vec<_> = r.valid_logs.iter().cloned().collect();
+    valid.sort();
+    v["valid_logs"] = json!(valid);
+    v
 }
 
 fn kinds(r: &Report) -> Vec<&'static str> {

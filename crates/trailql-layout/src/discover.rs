@@ -4,14 +4,42 @@ use std::path::{Path, PathBuf};
 
 use crate::key::{classify, KeyKind};
 
+/// Where a file's bytes are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Local(PathBuf),
+    /// An object in a bucket; `etag` as listed (it keys the local cache).
+    Object {
+        bucket: String,
+        key: String,
+        etag: Option<String>,
+    },
+}
+
 /// One file found under a source.
 #[derive(Debug, Clone)]
 pub struct SourceFile {
-    pub path: PathBuf,
-    /// The path with `/` separators, used for classification and messages.
+    pub location: Location,
+    /// The path with `/` separators, or `s3://bucket/key`: used for classification and messages.
     pub display: String,
     pub size: u64,
     pub kind: KeyKind,
+}
+
+impl SourceFile {
+    /// An object listed in a bucket.
+    pub fn object(bucket: &str, key: &str, size: u64, etag: Option<String>) -> SourceFile {
+        SourceFile {
+            kind: classify(key),
+            display: format!("s3://{bucket}/{key}"),
+            location: Location::Object {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                etag,
+            },
+            size,
+        }
+    }
 }
 
 /// A source that could not be read at all.
@@ -86,7 +114,7 @@ fn source_file(path: &Path, size: u64) -> SourceFile {
     let display = path.to_string_lossy().replace('\\', "/");
     SourceFile {
         kind: classify(&display),
-        path: path.to_path_buf(),
+        location: Location::Local(path.to_path_buf()),
         display,
         size,
     }

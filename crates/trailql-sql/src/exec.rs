@@ -1,8 +1,11 @@
 //! The physical scan: each partition reads and decodes its share of the files, one at a time,
 //! so memory stays at about one file (inflated) plus its batches per partition.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
+
+use bytes::Bytes;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -16,8 +19,9 @@ use datafusion::physical_plan::{
     SendableRecordBatchStream,
 };
 use futures::StreamExt;
-use trailql_decode::{decode_file, DecodePlan, NotEventsContent};
-use trailql_layout::{SourceFile, TimeWindow};
+use trailql_decode::{decode_file, DecodePlan, FileMeta, NotEventsContent};
+use trailql_layout::{Location, SourceFile, TimeWindow};
+use trailql_s3::S3Client;
 
 use crate::report::ScanReport;
 use crate::table::ScanOptions;
@@ -34,6 +38,10 @@ pub struct CloudTrailExec {
     options: ScanOptions,
     report: Arc<ScanReport>,
     pruned: u64,
+    /// Reads `s3://` files (GETs in flight per partition: its concurrency / partitions).
+    s3: Option<Arc<S3Client>>,
+    /// Files that validated, when the query reads `"$verified"`.
+    valid: Option<Arc<HashSet<String>>>,
     properties: Arc<PlanProperties>,
 }
 
@@ -48,6 +56,8 @@ impl CloudTrailExec {
         options: ScanOptions,
         report: Arc<ScanReport>,
         pruned: u64,
+        s3: Option<Arc<S3Client>>,
+        valid: Option<Arc<HashSet<String>>>,
     ) -> Self {
         let groups = balance(files, partitions);
         let properties = PlanProperties::new(
@@ -64,6 +74,8 @@ impl CloudTrailExec {
             options,
             report,
             pruned,
+            s3,
+            valid,
             properties: Arc::new(properties),
         }
     }
@@ -76,7 +88,7 @@ impl CloudTrailExec {
 /// Split files into `n` groups of similar total size (largest first, each to the lightest group).
 fn balance(mut files: Vec<ScanFile>, n: usize) -> Vec<Vec<ScanFile>> {
     let n = n.max(1).min(files.len().max(1));
-    files.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.path.cmp(&b.path)));
+    files.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.display.cmp(&b.display)));
     let mut groups: Vec<(u64, Vec<ScanFile>)> = (0..n).map(|_| (0, Vec::new())).collect();
     for f in files {
         let g = groups
@@ -167,11 +179,32 @@ impl ExecutionPlan for CloudTrailExec {
         let plan = self.plan.clone();
         let report = self.report.clone();
         let strict = self.options.strict;
-        let batches = futures::stream::iter(
-            (0..files.len())
-                .map(move |i| futures::stream::iter(read_file(&files[i], &plan, &report, strict))),
-        )
-        .flatten();
+        let s3 = self.s3.clone();
+        let valid = self.valid.clone();
+        // Local files are read one at a time; objects are fetched ahead, a bounded number at once.
+        let ahead = match &s3 {
+            Some(c)
+                if files
+                    .iter()
+                    .any(|f| matches!(f.location, Location::Object { .. })) =>
+            {
+                (c.options().concurrency / self.groups.len().max(1)).max(1)
+            }
+            _ => 1,
+        };
+        let batches = futures::stream::iter((0..files.len()).map(move |i| {
+            let f = files[i].clone();
+            let s3 = s3.clone();
+            async move {
+                let raw = load(&f, s3.as_deref()).await;
+                (f, raw)
+            }
+        }))
+        .buffered(ahead)
+        .flat_map(move |(f, raw)| {
+            let meta = crate::table::file_meta(&f, valid.as_deref());
+            futures::stream::iter(read_file(meta, raw, &plan, &report, strict))
+        });
         let stream: futures::stream::BoxStream<'static, Result<RecordBatch>> = match self.limit {
             None => batches.boxed(),
             Some(limit) => batches
@@ -193,20 +226,35 @@ impl ExecutionPlan for CloudTrailExec {
     }
 }
 
-/// Read and decode one file, account for it in the report, and apply `--strict`.
+/// A file's bytes, or why they could not be read.
+async fn load(f: &ScanFile, s3: Option<&S3Client>) -> std::result::Result<Bytes, String> {
+    match &f.location {
+        Location::Local(path) => std::fs::read(path).map(Bytes::from).map_err(|e| {
+            format!("cannot read the file: {e} (check permissions, or that it was not moved during the query)")
+        }),
+        Location::Object { bucket, key, etag } => match s3 {
+            Some(c) => c
+                .fetch(bucket, key, etag.as_deref())
+                .await
+                .map_err(|e| format!("cannot read the object: {e}")),
+            None => Err("an S3 object but no S3 client (internal error)".into()),
+        },
+    }
+}
+
+/// Decode one file's bytes, account for it in the report, and apply `--strict`.
 fn read_file(
-    f: &ScanFile,
+    meta: FileMeta,
+    raw: std::result::Result<Bytes, String>,
     plan: &DecodePlan,
     report: &ScanReport,
     strict: bool,
 ) -> Vec<Result<RecordBatch>> {
-    let meta = crate::table::file_meta(f);
     let path = &meta.path;
-    let raw = match std::fs::read(&f.path) {
+    let raw = match raw {
         Ok(b) => b,
-        Err(e) => {
+        Err(msg) => {
             report.add(&report.files_bad, 1);
-            let msg = format!("cannot read the file: {e} (check permissions, or that it was not moved during the query)");
             report.warn(path, &msg);
             return strict_error(strict, path, &msg);
         }

@@ -6,6 +6,8 @@
 //! Every filter stays `Inexact`: DataFusion re-applies it to the rows, so this module may only
 //! ever *over*-approximate what can match.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{expr::InList, expr::Like, BinaryExpr, Expr, Operator};
@@ -288,6 +290,49 @@ pub fn required_literals(filters: &[Expr]) -> Vec<Vec<String>> {
     filters.iter().flat_map(required).collect()
 }
 
+/// The values a key-derived column can take under the filters (`col = 'x'`, `col IN (…)`,
+/// intersected over the conjunction); `None` when the filters do not restrict it. Used to list
+/// only the wanted accounts' and regions' prefixes.
+pub fn partition_values(filters: &[Expr], name: &str) -> Option<BTreeSet<String>> {
+    let mut out: Option<BTreeSet<String>> = None;
+    for f in filters {
+        for c in conjuncts(f) {
+            let found: Option<BTreeSet<String>> = match c {
+                Expr::BinaryExpr(BinaryExpr {
+                    left,
+                    op: Operator::Eq,
+                    right,
+                }) => {
+                    let v = if is_column(left, name) {
+                        literal(right)
+                    } else if is_column(right, name) {
+                        literal(left)
+                    } else {
+                        None
+                    };
+                    v.and_then(scalar_str).map(|s| [s.to_string()].into())
+                }
+                Expr::InList(InList {
+                    expr,
+                    list,
+                    negated: false,
+                }) if is_column(expr, name) => list
+                    .iter()
+                    .map(|e| literal(e).and_then(scalar_str).map(str::to_string))
+                    .collect(),
+                _ => None,
+            };
+            if let Some(found) = found {
+                out = Some(match out {
+                    Some(prev) => prev.intersection(&found).cloned().collect(),
+                    None => found,
+                });
+            }
+        }
+    }
+    out
+}
+
 /// Columns the table can fill from a file's key (for per-file filter evaluation).
 pub fn partition_extra(name: &str) -> Option<Extra> {
     let schema = trailql_decode::table_schema();
@@ -347,6 +392,27 @@ mod tests {
         let f = col("eventname").eq(lit("A")).or(col("errorcode").is_null());
         assert!(required_literals(&[f]).is_empty());
         assert!(required_literals(&[col("eventname").not_like(lit("%x%"))]).is_empty());
+    }
+
+    #[test]
+    fn partition_value_sets() {
+        let f = [
+            col("account").eq(lit("111122223333")),
+            col("region")
+                .in_list(vec![lit("us-east-1"), lit("eu-west-1")], false)
+                .and(col("region").eq(lit("eu-west-1"))),
+        ];
+        assert_eq!(
+            partition_values(&f, "account"),
+            Some(["111122223333".to_string()].into())
+        );
+        assert_eq!(
+            partition_values(&f, "region"),
+            Some(["eu-west-1".to_string()].into())
+        );
+        let open = [col("account").eq(lit("1")).or(col("account").eq(lit("2")))];
+        assert_eq!(partition_values(&open, "account"), None);
+        assert_eq!(partition_values(&f, "year"), None);
     }
 
     #[test]

@@ -8,7 +8,9 @@ pub mod report;
 pub mod rewrite;
 pub mod session;
 pub mod table;
+pub mod verify;
 
 pub use report::{ReportSnapshot, ScanReport, Warning};
-pub use session::{session_config, Engine, OpenError, TABLE};
-pub use table::{CloudTrailTable, ScanOptions};
+pub use session::{session_config, Engine, OpenError, Source, TABLE};
+pub use table::{CloudTrailTable, RemoteSources, ScanOptions};
+pub use trailql_s3::{S3Options, S3Url};

@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
+
+pub use trailql_s3::StatsSnapshot as S3Snapshot;
+use trailql_s3::{S3Stats, StatsSnapshot};
 
 /// A file (or source) that had a problem, with what went wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +31,10 @@ pub struct ScanReport {
     pub type_problems: AtomicU64,
     skipped: Mutex<BTreeMap<&'static str, u64>>,
     warnings: Mutex<Vec<Warning>>,
+    /// Requests to S3 when a source is a bucket.
+    s3: OnceLock<Arc<S3Stats>>,
+    /// S3 counters at the start of the current query.
+    s3_base: Mutex<StatsSnapshot>,
 }
 
 /// A point-in-time copy of the counters.
@@ -48,6 +55,8 @@ pub struct ReportSnapshot {
     /// Files not read as events, by reason (digest, insight, config, other-service, not-json…).
     pub skipped: BTreeMap<&'static str, u64>,
     pub warnings: usize,
+    /// This query's S3 requests (when a source is a bucket).
+    pub s3: Option<StatsSnapshot>,
 }
 
 impl ReportSnapshot {
@@ -98,7 +107,16 @@ impl ScanReport {
             type_problems: g(&self.type_problems),
             skipped: self.skipped.lock().expect("report lock").clone(),
             warnings: self.warnings.lock().expect("report lock").len(),
+            s3: self.s3.get().map(|s| {
+                let base = *self.s3_base.lock().expect("report lock");
+                s.snapshot().since(&base)
+            }),
         }
+    }
+
+    /// Count this run's S3 requests in the report.
+    pub fn attach_s3(&self, stats: Arc<S3Stats>) {
+        let _ = self.s3.set(stats);
     }
 
     /// Start a new query (the shell runs several on one table).
@@ -121,5 +139,8 @@ impl ScanReport {
         }
         self.skipped.lock().expect("report lock").clear();
         self.warnings.lock().expect("report lock").clear();
+        if let Some(s) = self.s3.get() {
+            *self.s3_base.lock().expect("report lock") = s.snapshot();
+        }
     }
 }

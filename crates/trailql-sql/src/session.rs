@@ -12,7 +12,8 @@ use trailql_layout::discover_local;
 
 use crate::report::ScanReport;
 use crate::rewrite::athena_to_datafusion;
-use crate::table::{CloudTrailTable, ScanOptions};
+use crate::table::{CloudTrailTable, RemoteSources, ScanOptions};
+use trailql_s3::{S3Client, S3Options, S3Url};
 
 /// The table name, as in AWS's Athena examples.
 pub const TABLE: &str = "cloudtrail_logs";
@@ -21,8 +22,10 @@ pub const TABLE: &str = "cloudtrail_logs";
 pub struct Engine {
     pub ctx: SessionContext,
     pub report: Arc<ScanReport>,
-    /// Files found under the sources (all kinds).
+    /// Files found under the local sources (all kinds).
     pub files_found: usize,
+    /// The S3 client when a source is a bucket.
+    pub s3: Option<Arc<S3Client>>,
 }
 
 /// Errors that happen before any SQL runs.
@@ -47,19 +50,62 @@ pub fn session_config() -> SessionConfig {
     config
 }
 
+/// Where logs come from: a local folder or file, or a bucket prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Local(PathBuf),
+    S3(S3Url),
+}
+
+impl Source {
+    /// `s3://bucket/prefix` or a local path.
+    pub fn parse(s: &str) -> std::result::Result<Source, String> {
+        if S3Url::is_s3(s) {
+            S3Url::parse(s).map(Source::S3)
+        } else {
+            Ok(Source::Local(PathBuf::from(s)))
+        }
+    }
+}
+
 impl Engine {
     /// Discover local sources and register `cloudtrail_logs` over them.
     pub fn open(
         sources: &[PathBuf],
         options: ScanOptions,
     ) -> std::result::Result<Engine, OpenError> {
-        let discovery = discover_local(sources)?;
+        let sources: Vec<Source> = sources.iter().cloned().map(Source::Local).collect();
+        Engine::open_sources(&sources, options, S3Options::default())
+    }
+
+    /// Local sources are walked now; buckets are listed by each query, pruned by its filters.
+    pub fn open_sources(
+        sources: &[Source],
+        options: ScanOptions,
+        s3: S3Options,
+    ) -> std::result::Result<Engine, OpenError> {
+        let mut local = Vec::new();
+        let mut urls = Vec::new();
+        for s in sources {
+            match s {
+                Source::Local(p) => local.push(p.clone()),
+                Source::S3(u) => urls.push(u.clone()),
+            }
+        }
+        let discovery = discover_local(&local)?;
         let report = Arc::new(ScanReport::default());
         for p in &discovery.problems {
             report.warn(&p.path, format!("cannot list: {}", p.message));
         }
         let files_found = discovery.files.len();
-        let table = CloudTrailTable::new(discovery.files, options, report.clone());
+        let mut table = CloudTrailTable::new(discovery.files, options, report.clone());
+        let client = (!urls.is_empty()).then(|| Arc::new(S3Client::new(s3)));
+        if let Some(client) = &client {
+            table = table.with_remote(RemoteSources {
+                urls,
+                client: client.clone(),
+            });
+        }
         let ctx = SessionContext::new_with_config(session_config());
         trailql_functions::register_all(&ctx);
         crate::investigate::register(&ctx);
@@ -68,6 +114,7 @@ impl Engine {
             ctx,
             report,
             files_found,
+            s3: client,
         })
     }
 

@@ -1,6 +1,6 @@
 //! The `cloudtrail_logs` table: files known up front, pruned per query by key and filters.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -9,15 +9,21 @@ use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, Strin
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{DFSchema, Result};
+use datafusion::common::{DFSchema, DataFusionError, Result};
 use datafusion::datasource::TableType;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use trailql_decode::{table_schema, DecodePlan, FileMeta, Prefilter};
-use trailql_layout::{KeyKind, SourceFile, TimeWindow};
+use trailql_integrity::PublicKeys;
+use trailql_layout::{KeyKind, ListScope, SourceFile, TimeWindow};
+use trailql_s3::{S3Client, S3Url};
+
+use crate::verify::verified_files;
 
 use crate::exec::{CloudTrailExec, ScanFile};
-use crate::filters::{only_partition_columns, partition_extra, required_literals, time_window};
+use crate::filters::{
+    only_partition_columns, partition_extra, partition_values, required_literals, time_window,
+};
 use crate::report::ScanReport;
 
 /// How scans behave.
@@ -30,6 +36,8 @@ pub struct ScanOptions {
     pub max_inflated: u64,
     /// Skip records that cannot contain a required literal before parsing them.
     pub prefilter: bool,
+    /// CloudTrail's public keys: fill `"$verified"` by validating the files a query reads.
+    pub public_keys: Option<Arc<PublicKeys>>,
 }
 
 impl Default for ScanOptions {
@@ -39,13 +47,23 @@ impl Default for ScanOptions {
             strict: false,
             max_inflated: trailql_decode::inflate::DEFAULT_MAX_INFLATED,
             prefilter: true,
+            public_keys: None,
         }
     }
 }
 
+/// Buckets to list at scan time, when the query's filters are known.
+#[derive(Debug, Clone)]
+pub struct RemoteSources {
+    pub urls: Vec<S3Url>,
+    pub client: Arc<S3Client>,
+}
+
 #[derive(Debug)]
 pub struct CloudTrailTable {
+    /// Local files, found once when the table is opened.
     files: Arc<Vec<Arc<SourceFile>>>,
+    remote: Option<RemoteSources>,
     options: ScanOptions,
     report: Arc<ScanReport>,
 }
@@ -54,9 +72,56 @@ impl CloudTrailTable {
     pub fn new(files: Vec<SourceFile>, options: ScanOptions, report: Arc<ScanReport>) -> Self {
         CloudTrailTable {
             files: Arc::new(files.into_iter().map(Arc::new).collect()),
+            remote: None,
             options,
             report,
         }
+    }
+
+    /// Also read these buckets, listed per query with the query's account, region and time.
+    pub fn with_remote(mut self, remote: RemoteSources) -> Self {
+        self.report.attach_s3(remote.client.stats().clone());
+        self.remote = Some(remote);
+        self
+    }
+
+    /// List the buckets for one scan: only the accounts, regions and key range the filters allow.
+    async fn list_remote(
+        &self,
+        filters: &[Expr],
+        window: TimeWindow,
+    ) -> Result<Vec<Arc<SourceFile>>> {
+        let Some(remote) = &self.remote else {
+            return Ok(Vec::new());
+        };
+        let scope = ListScope {
+            accounts: partition_values(filters, "account"),
+            regions: partition_values(filters, "region"),
+            window,
+            late_margin: self.options.late_margin,
+        };
+        let listings =
+            futures::future::join_all(remote.urls.iter().map(|u| remote.client.list(u, &scope)))
+                .await;
+        let mut out = Vec::new();
+        for listing in listings {
+            let listing = listing.map_err(|e| DataFusionError::External(Box::new(e)))?;
+            for (prefix, problem) in listing.problems {
+                let msg = format!("cannot list: {problem}");
+                if self.options.strict {
+                    return Err(DataFusionError::Execution(format!(
+                        "{prefix}: {msg} (--strict: a prefix that cannot be listed is an error)"
+                    )));
+                }
+                self.report.warn(prefix, msg);
+            }
+            out.extend(listing.files.into_iter().map(Arc::new));
+        }
+        Ok(out)
+    }
+
+    fn s3(&self) -> Option<Arc<S3Client>> {
+        self.remote.as_ref().map(|r| r.client.clone())
     }
 
     pub fn report(&self) -> &Arc<ScanReport> {
@@ -64,7 +129,10 @@ impl CloudTrailTable {
     }
 }
 
-pub(crate) fn file_meta(f: &SourceFile) -> FileMeta {
+/// Key-derived values of a file; `valid` (when the query checks integrity) says whether it
+/// validated.
+pub(crate) fn file_meta(f: &SourceFile, valid: Option<&HashSet<String>>) -> FileMeta {
+    let verified = valid.map(|v| v.contains(&f.display));
     match &f.kind {
         KeyKind::TrailLog(k) => FileMeta {
             path: f.display.clone(),
@@ -74,9 +142,11 @@ pub(crate) fn file_meta(f: &SourceFile) -> FileMeta {
             year: Some(k.date.format("%Y").to_string()),
             month: Some(k.date.format("%m").to_string()),
             day: Some(k.date.format("%d").to_string()),
+            verified,
         },
         _ => FileMeta {
             path: f.display.clone(),
+            verified,
             ..FileMeta::default()
         },
     }
@@ -147,7 +217,7 @@ fn extra_value(m: &FileMeta, e: trailql_decode::Extra) -> Option<String> {
         Month => m.month.clone(),
         Day => m.day.clone(),
         Path => Some(m.path.clone()),
-        EventJson => None,
+        EventJson | Verified => None,
     }
 }
 
@@ -183,10 +253,12 @@ impl TableProvider for CloudTrailTable {
             .filter(|f| only_partition_columns(f))
             .collect();
 
+        let listed = self.list_remote(filters, window).await?;
+        let files_total = self.files.len() + listed.len();
         let mut candidates = Vec::new();
         let mut skipped: HashMap<&'static str, u64> = HashMap::new();
         let mut pruned = 0u64;
-        for f in self.files.iter() {
+        for f in self.files.iter().chain(listed.iter()) {
             match &f.kind {
                 KeyKind::TrailLog(k) => {
                     if window.may_contain(k, self.options.late_margin) {
@@ -205,7 +277,7 @@ impl TableProvider for CloudTrailTable {
         let mask = if partition_filters.is_empty() {
             vec![true; candidates.len()]
         } else {
-            let metas: Vec<FileMeta> = candidates.iter().map(|f| file_meta(f)).collect();
+            let metas: Vec<FileMeta> = candidates.iter().map(|f| file_meta(f, None)).collect();
             partition_mask(state, &partition_filters, &metas)?
         };
         let mut scan_files: Vec<ScanFile> = Vec::new();
@@ -217,7 +289,7 @@ impl TableProvider for CloudTrailTable {
             }
         }
 
-        report.add(&report.files_total, self.files.len() as u64);
+        report.add(&report.files_total, files_total as u64);
         report.add(&report.files_pruned, pruned);
         for (reason, n) in skipped {
             for _ in 0..n {
@@ -229,6 +301,26 @@ impl TableProvider for CloudTrailTable {
             &report.bytes_to_read,
             scan_files.iter().map(|f| f.size).sum::<u64>(),
         );
+
+        // "$verified" read: validate the files first (only then; it reads the digests).
+        let verified_col = table_schema().index_of("$verified").ok();
+        let wants_verified = match projection {
+            Some(p) => verified_col.is_some_and(|i| p.contains(&i)),
+            None => true,
+        };
+        let valid = match (&self.options.public_keys, wants_verified) {
+            (Some(keys), true) => Some(Arc::new(
+                verified_files(
+                    &scan_files,
+                    keys.clone(),
+                    self.s3(),
+                    self.options.max_inflated,
+                    report,
+                )
+                .await,
+            )),
+            _ => None,
+        };
 
         let prefilter = if self.options.prefilter {
             Prefilter::new(required_literals(filters))
@@ -248,6 +340,8 @@ impl TableProvider for CloudTrailTable {
             self.options.clone(),
             report.clone(),
             pruned,
+            self.s3(),
+            valid,
         )))
     }
 }
