@@ -107,10 +107,12 @@ Exit code 0 only when everything checkable validated and nothing is missing.")]
     },
 }
 
+/// Where the logs are, and how to reach S3 when they are in a bucket.
 #[derive(Args, Debug, Clone)]
-pub struct ScanArgs {
-    /// A folder (walked recursively) or file of CloudTrail logs, or a trail bucket
-    /// s3://BUCKET[/PREFIX] (single-account or organization trail); repeat for several.
+pub struct SourceArgs {
+    /// A trail bucket s3://BUCKET[/PREFIX] (single-account or organization trail), or a local
+    /// copy: a folder (walked recursively; for validate, the folder that holds AWSLogs/) or a
+    /// file; repeat for several.
     #[arg(
         short = 's',
         long = "source",
@@ -120,6 +122,12 @@ pub struct ScanArgs {
     pub sources: Vec<String>,
     #[command(flatten)]
     pub s3: S3Args,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ScanArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
     /// Treat any bad file or record as an error (non-zero exit) instead of a warning.
     #[arg(long)]
     pub strict: bool,
@@ -304,17 +312,8 @@ pub struct TimelineArgs {
 
 #[derive(Args, Debug)]
 pub struct ValidateArgs {
-    /// The trail bucket s3://BUCKET[/PREFIX], or a local copy of it (the folder that holds
-    /// AWSLogs/); repeat for several.
-    #[arg(
-        short = 's',
-        long = "source",
-        value_name = "PATH|s3://BUCKET/PREFIX",
-        required = true
-    )]
-    pub sources: Vec<String>,
     #[command(flatten)]
-    pub s3: S3Args,
+    pub source: SourceArgs,
     /// CloudTrail's public keys: the output of `aws cloudtrail list-public-keys --output json`.
     #[arg(long, value_name = "FILE")]
     pub public_keys: PathBuf,

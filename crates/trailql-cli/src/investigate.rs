@@ -96,7 +96,7 @@ impl Done<'_> {
                 points,
                 table,
                 sql,
-                sources: self.args.scan.sources.clone(),
+                sources: self.args.scan.source.sources.clone(),
             };
             std::fs::write(path, html::render(&report))
                 .with_context(|| format!("cannot write the report to {}", path.display()))?;

@@ -104,16 +104,19 @@ pub(crate) fn s3_options(a: &args::S3Args) -> Result<S3Options> {
     })
 }
 
-pub(crate) fn open(a: &ScanArgs) -> Result<Engine> {
-    let sources = a
-        .sources
+/// The parsed `-s` sources.
+pub(crate) fn sources(a: &args::SourceArgs) -> Result<Vec<Source>> {
+    a.sources
         .iter()
         .map(|s| Source::parse(s).map_err(anyhow::Error::msg))
-        .collect::<Result<Vec<_>>>()?;
+        .collect()
+}
+
+pub(crate) fn open(a: &ScanArgs) -> Result<Engine> {
     Ok(Engine::open_sources(
-        &sources,
+        &sources(&a.source)?,
         scan_options(a)?,
-        s3_options(&a.s3)?,
+        s3_options(&a.source.s3)?,
     )?)
 }
 
@@ -233,7 +236,7 @@ async fn shell(scan: ScanArgs) -> Result<ExitCode> {
     eprintln!(
         "trailql shell: {} local files under {} source(s) (buckets are listed per query). Table cloudtrail_logs. End statements with ';'. .schema, .quit",
         engine.files_found,
-        scan.sources.len()
+        scan.source.sources.len()
     );
     let mut buf = String::new();
     loop {

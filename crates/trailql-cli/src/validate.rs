@@ -100,12 +100,13 @@ pub fn run(a: ValidateArgs) -> Result<ExitCode> {
         max_inflated: trailql_decode::inflate::DEFAULT_MAX_INFLATED,
     };
     let mut ok = true;
-    for source in &a.sources {
-        let store: Box<dyn Store> = match Source::parse(source).map_err(anyhow::Error::msg)? {
+    // One client for all buckets: one credential lookup, one region lookup per bucket.
+    let client = Arc::new(S3Client::new(crate::s3_options(&a.source.s3)?));
+    for (source, parsed) in a.source.sources.iter().zip(crate::sources(&a.source)?) {
+        let store: Box<dyn Store> = match parsed {
             Source::Local(path) => Box::new(LocalStore::new(&path).map_err(anyhow::Error::msg)?),
             Source::S3(url) => {
-                let client = Arc::new(S3Client::new(crate::s3_options(&a.s3)?));
-                Box::new(S3Store::new(client, url, &opts).map_err(anyhow::Error::msg)?)
+                Box::new(S3Store::new(client.clone(), url, &opts).map_err(anyhow::Error::msg)?)
             }
         };
         let report = validate(store.as_ref(), &keys, &opts)

@@ -8,8 +8,6 @@ use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_credential_types::Credentials;
 use trailql_integrity::{validate, LocalStore, Options, PublicKeys, Report, S3Store};
 use trailql_s3::{S3Client, S3Options, S3Url};
 use trailql_testkit::signed::*;
@@ -49,17 +47,11 @@ fn s3_store(t: &Trail, o: &Options) -> S3Store {
     let bucket = format!("trail-{}", N.fetch_add(1, Ordering::Relaxed));
     moto.create_bucket(&bucket);
     moto.upload_dir(&bucket, "logs/", t.dir.path());
-    let client = S3Client::new(S3Options {
-        endpoint_url: Some(moto.endpoint()),
-        credentials: Some(SharedCredentialsProvider::new(Credentials::new(
-            "AKIAIOSFODNN7EXAMPLE",
-            "secret",
-            None,
-            None,
-            "test",
-        ))),
-        ..S3Options::default()
-    });
+    let client = S3Client::new(S3Options::static_keys(
+        &moto.endpoint(),
+        "AKIAIOSFODNN7EXAMPLE",
+        "secret",
+    ));
     let url = S3Url::parse(&format!("s3://{bucket}/logs")).unwrap();
     S3Store::new(Arc::new(client), url, o).unwrap()
 }

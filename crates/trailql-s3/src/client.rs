@@ -74,6 +74,19 @@ impl Default for S3Options {
 /// The region assumed for an S3-compatible endpoint that does not name one.
 const DEFAULT_REGION: &str = "us-east-1";
 
+impl S3Options {
+    /// An S3-compatible endpoint with fixed access keys instead of the SDK's chain.
+    pub fn static_keys(endpoint: &str, key_id: &str, secret: &str) -> S3Options {
+        S3Options {
+            endpoint_url: Some(endpoint.to_string()),
+            credentials: Some(SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new(key_id, secret, None, None, "trailql"),
+            )),
+            ..S3Options::default()
+        }
+    }
+}
+
 /// How many times a GET whose body failed after object_store's own retries is tried again.
 const FETCH_ATTEMPTS: usize = 3;
 

@@ -14,7 +14,7 @@ use object_store::aws::AwsCredential;
 use object_store::CredentialProvider;
 
 use crate::client::S3Options;
-use crate::error::S3Error;
+use crate::error::{full_text, S3Error};
 
 /// Refresh this long before the SDK's expiry time.
 const REFRESH_BEFORE: Duration = Duration::from_secs(300);
@@ -109,7 +109,7 @@ impl CredentialProvider for SdkCredentials {
         let creds = self.provider.provide_credentials().await.map_err(|e| {
             object_store::Error::Generic {
                 store: "S3",
-                source: format!("{CREDENTIALS_FAILED}: {}", error_chain(&e)).into(),
+                source: format!("{CREDENTIALS_FAILED}: {}", full_text(&e)).into(),
             }
         })?;
         let c = Arc::new(AwsCredential {
@@ -120,18 +120,4 @@ impl CredentialProvider for SdkCredentials {
         *cached = Some((c.clone(), creds.expiry()));
         Ok(c)
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        let t = inner.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        src = inner.source();
-    }
-    s
 }

@@ -77,12 +77,16 @@ pub(crate) fn classify(bucket: &str, key: &str, e: &object_store::Error) -> S3Er
     S3Error::Other { url, detail }
 }
 
-fn full_text(e: &dyn std::error::Error) -> String {
+/// An error and its sources, each cause appended once (wrappers often repeat their source).
+pub(crate) fn full_text(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
+        let t = inner.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
         src = inner.source();
     }
     s

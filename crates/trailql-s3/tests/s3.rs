@@ -5,8 +5,6 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_credential_types::Credentials;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use trailql_layout::{discover_local, KeyKind, ListScope, TimeWindow};
 use trailql_s3::{S3Client, S3Error, S3Options, S3Url};
@@ -29,18 +27,12 @@ fn trail(dir: &Path, org: bool) -> Vec<String> {
     trailql_generate::account_ids(2)
 }
 
-fn creds(key: &str, secret: &str) -> Option<SharedCredentialsProvider> {
-    Some(SharedCredentialsProvider::new(Credentials::new(
-        key, secret, None, None, "test",
-    )))
+fn options(endpoint: &str) -> S3Options {
+    S3Options::static_keys(endpoint, "AKIAIOSFODNN7EXAMPLE", "secret")
 }
 
 fn client(endpoint: &str) -> S3Client {
-    S3Client::new(S3Options {
-        endpoint_url: Some(endpoint.to_string()),
-        credentials: creds("AKIAIOSFODNN7EXAMPLE", "secret"),
-        ..S3Options::default()
-    })
+    S3Client::new(options(endpoint))
 }
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -266,10 +258,8 @@ async fn missing_bucket_is_explained() {
         .contains("s3://no-such-trail: the bucket does not exist"));
     // Also when the region is given (no HeadBucket): the listing's NoSuchBucket is recognised.
     let c = S3Client::new(S3Options {
-        endpoint_url: Some(moto.endpoint()),
         bucket_region: Some("us-east-1".into()),
-        credentials: creds("AKIAIOSFODNN7EXAMPLE", "secret"),
-        ..S3Options::default()
+        ..options(&moto.endpoint())
     });
     let e = c
         .list(
@@ -295,13 +285,7 @@ async fn credentials_checked_by_the_server() {
     let (nobody_key, nobody_secret) = moto.create_user("nobody", false);
     moto.require_auth();
     let url = S3Url::parse("s3://locked").unwrap();
-    let with = |k: &str, s: &str| {
-        S3Client::new(S3Options {
-            endpoint_url: Some(moto.endpoint()),
-            credentials: creds(k, s),
-            ..S3Options::default()
-        })
-    };
+    let with = |k: &str, s: &str| S3Client::new(S3Options::static_keys(&moto.endpoint(), k, s));
     let ok = with(&reader_key, &reader_secret)
         .fetch("locked", key, None)
         .await
@@ -342,10 +326,8 @@ async fn cache_serves_the_second_read() {
     let cache = tempfile::tempdir().unwrap();
     let mk = || {
         S3Client::new(S3Options {
-            endpoint_url: Some(proxy.endpoint()),
-            credentials: creds("AKIAIOSFODNN7EXAMPLE", "secret"),
             cache_dir: Some(cache.path().to_path_buf()),
-            ..S3Options::default()
+            ..options(&proxy.endpoint())
         })
     };
     let url = S3Url::parse("s3://cached").unwrap();

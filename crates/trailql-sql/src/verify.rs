@@ -3,7 +3,7 @@
 //! trailql-integrity, per local copy or bucket, over the span of delivery times they cover.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -82,7 +82,9 @@ pub async fn verified_files(
         let handle = tokio::runtime::Handle::current();
         let result = tokio::task::spawn_blocking(move || {
             let store: Box<dyn Store> = match &r {
-                Root::Local(dir) => Box::new(LocalStore::new(&PathBuf::from(dir))?),
+                // `-s AWSLogs` displays files as `AWSLogs/…`: the root is the working folder.
+                Root::Local(dir) if dir.is_empty() => Box::new(LocalStore::new(Path::new("."))?),
+                Root::Local(dir) => Box::new(LocalStore::new(Path::new(dir))?),
                 Root::S3 { bucket, prefix } => {
                     let client = s3.ok_or("an S3 file but no S3 client")?;
                     let url = S3Url {

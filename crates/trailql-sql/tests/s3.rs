@@ -5,8 +5,6 @@
 use std::io::Write;
 use std::path::Path;
 
-use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_credential_types::Credentials;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
@@ -17,17 +15,7 @@ use trailql_testkit::{FaultProxy, MotoServer};
 const ORG: &str = "o-exampleorg1";
 
 fn s3_options(endpoint: &str) -> S3Options {
-    S3Options {
-        endpoint_url: Some(endpoint.to_string()),
-        credentials: Some(SharedCredentialsProvider::new(Credentials::new(
-            "AKIAIOSFODNN7EXAMPLE",
-            "secret",
-            None,
-            None,
-            "test",
-        ))),
-        ..S3Options::default()
-    }
+    S3Options::static_keys(endpoint, "AKIAIOSFODNN7EXAMPLE", "secret")
 }
 
 async fn rows(e: &Engine, sql: &str) -> Vec<String> {

@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_credential_types::Credentials;
 use datafusion::arrow::array::{Array, AsArray};
 use trailql_integrity::PublicKeys;
 use trailql_sql::{Engine, S3Options, ScanOptions, Source};
@@ -69,17 +67,7 @@ async fn rows_say_whether_their_file_validated() {
     let s3 = Engine::open_sources(
         &[Source::parse("s3://signed-trail/ct").unwrap()],
         with_keys,
-        S3Options {
-            endpoint_url: Some(moto.endpoint()),
-            credentials: Some(SharedCredentialsProvider::new(Credentials::new(
-                "AKIAIOSFODNN7EXAMPLE",
-                "secret",
-                None,
-                None,
-                "test",
-            ))),
-            ..S3Options::default()
-        },
+        S3Options::static_keys(&moto.endpoint(), "AKIAIOSFODNN7EXAMPLE", "secret"),
     )
     .unwrap();
     assert_eq!(verified(&s3).await, rows);

@@ -161,9 +161,10 @@ fn read_request(s: &mut TcpStream) -> std::io::Result<Option<Vec<u8>>> {
     Ok(Some(buf))
 }
 
-/// Send the request upstream with `Connection: close` and read the whole response.
-fn forward(req: &[u8], head_end: usize, upstream: SocketAddr) -> std::io::Result<Vec<u8>> {
-    let head = String::from_utf8_lossy(&req[..head_end]);
+/// A message head (start line and headers, without the blank line) with its `Connection`
+/// header replaced by `Connection: close`, ending with the blank line.
+fn connection_close(head: &[u8]) -> String {
+    let head = String::from_utf8_lossy(head);
     let mut out = String::new();
     for (i, l) in head.split("\r\n").enumerate() {
         if i > 0 && l.to_ascii_lowercase().starts_with("connection:") {
@@ -173,6 +174,12 @@ fn forward(req: &[u8], head_end: usize, upstream: SocketAddr) -> std::io::Result
         out.push_str("\r\n");
     }
     out.push_str("Connection: close\r\n\r\n");
+    out
+}
+
+/// Send the request upstream with `Connection: close` and read the whole response.
+fn forward(req: &[u8], head_end: usize, upstream: SocketAddr) -> std::io::Result<Vec<u8>> {
+    let out = connection_close(&req[..head_end]);
     let mut up = TcpStream::connect(upstream)?;
     up.set_read_timeout(Some(Duration::from_secs(60)))?;
     up.write_all(out.as_bytes())?;
@@ -186,17 +193,7 @@ fn with_connection_close(resp: &[u8]) -> Vec<u8> {
     let Some(end) = find(resp, b"\r\n\r\n") else {
         return resp.to_vec();
     };
-    let head = String::from_utf8_lossy(&resp[..end]);
-    let mut out = String::new();
-    for (i, l) in head.split("\r\n").enumerate() {
-        if i > 0 && l.to_ascii_lowercase().starts_with("connection:") {
-            continue;
-        }
-        out.push_str(l);
-        out.push_str("\r\n");
-    }
-    out.push_str("Connection: close\r\n\r\n");
-    let mut v = out.into_bytes();
+    let mut v = connection_close(&resp[..end]).into_bytes();
     v.extend_from_slice(&resp[end + 4..]);
     v
 }
