@@ -599,3 +599,65 @@ fn s3_sources_answer_like_local_ones_and_the_cache_saves_gets() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid bucket name"));
 }
+
+#[test]
+fn role_arn_is_assumed_through_sts_and_used_for_s3() {
+    // moto serves STS too; the SDK finds it through the standard AWS_ENDPOINT_URL_STS.
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path());
+    let moto = trailql_testkit::MotoServer::start();
+    moto.create_bucket("role-trail");
+    moto.upload_dir("role-trail", "", dir.path());
+    let proxy = trailql_testkit::FaultProxy::start(moto.addr);
+    let sql = "SELECT count(*) AS n FROM cloudtrail_logs";
+    let (local, _) = run_ok(&[
+        "query",
+        "-s",
+        dir.path().to_str().unwrap(),
+        "--format",
+        "csv",
+        sql,
+    ]);
+    let out = trailql_aws(true)
+        .env("AWS_ENDPOINT_URL_STS", proxy.endpoint())
+        .args([
+            "query",
+            "-s",
+            "s3://role-trail",
+            "--endpoint-url",
+            &proxy.endpoint(),
+            "--role-arn",
+            "arn:aws:iam::123456789012:role/trailql-reader",
+            "--format",
+            "csv",
+            sql,
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), local);
+    let seen = proxy.seen();
+    let assume: Vec<_> = seen
+        .iter()
+        .filter(|s| s.action.as_deref() == Some("AssumeRole"))
+        .collect();
+    assert_eq!(assume.len(), 1, "one AssumeRole per run: {seen:#?}");
+    assert_eq!(
+        assume[0].access_key.as_deref(),
+        Some("AKIAIOSFODNN7EXAMPLE"),
+        "AssumeRole is signed with the base credentials"
+    );
+    let s3: Vec<_> = seen
+        .iter()
+        .filter(|s| s.action.is_none() && s.access_key.is_some())
+        .collect();
+    assert!(s3.len() >= 2, "{seen:#?}");
+    for s in s3 {
+        let key = s.access_key.as_deref().unwrap();
+        assert_ne!(
+            key, "AKIAIOSFODNN7EXAMPLE",
+            "S3 signed with the role: {s:?}"
+        );
+    }
+}

@@ -59,10 +59,16 @@ pub(crate) fn classify(bucket: &str, key: &str, e: &object_store::Error) -> S3Er
             detail,
         };
     }
-    if has("PermanentRedirect") || has("AuthorizationHeaderMalformed") || has("301 Moved") {
+    // object_store reports S3's Location-less 301 as "redirect without LOCATION".
+    let redirect = has("redirect without LOCATION") || has("incorrectly configured region");
+    if redirect || has("PermanentRedirect") || has("AuthorizationHeaderMalformed") {
         return S3Error::WrongRegion {
             bucket: bucket.into(),
-            detail,
+            detail: if redirect {
+                "S3 answered 301 PermanentRedirect".into()
+            } else {
+                detail
+            },
         };
     }
     if has("AccessDenied") || has("403 Forbidden") {

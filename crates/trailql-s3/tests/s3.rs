@@ -377,3 +377,38 @@ async fn cache_serves_the_second_read() {
     );
     let _ = NaiveDate::from_ymd_opt(2024, 8, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_region_is_explained() {
+    // S3 answers a request sent to the wrong region with 301 PermanentRedirect and no Location;
+    // the proxy answers so, as S3 would, when `--bucket-region` names the wrong region.
+    let moto = MotoServer::start();
+    moto.create_bucket("far-trail");
+    let proxy = FaultProxy::start(moto.addr);
+    proxy.inject(
+        "list-type=2",
+        Fault::Redirect {
+            region: "eu-west-1",
+        },
+        1,
+    );
+    let c = S3Client::new(S3Options {
+        bucket_region: Some("us-east-1".into()),
+        ..options(&proxy.endpoint())
+    });
+    let e = c
+        .list(
+            &S3Url::parse("s3://far-trail").unwrap(),
+            &ListScope::default(),
+        )
+        .await
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, S3Error::WrongRegion { .. }), "{text}");
+    assert!(
+        text.contains("s3://far-trail") && text.contains("--bucket-region"),
+        "{text}"
+    );
+    // A redirect is not retried: one request, then the explanation.
+    assert_eq!(proxy.lists().len(), 1, "{:?}", proxy.requests());
+}

@@ -11,4 +11,4 @@ pub mod signed;
 
 pub use http::{request, Response};
 pub use moto::{MotoServer, TEST_REGION};
-pub use proxy::{Fault, FaultProxy};
+pub use proxy::{Fault, FaultProxy, Seen};

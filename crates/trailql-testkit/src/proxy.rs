@@ -17,6 +17,9 @@ pub enum Fault {
     Status(u16),
     /// Read the request, then close the connection without a response.
     Drop,
+    /// Answer as S3 does when a request reaches the wrong region: `301 PermanentRedirect`
+    /// (no `Location`) with `x-amz-bucket-region` naming the bucket's region.
+    Redirect { region: &'static str },
     /// Forward, then send only the first half of the response and close.
     Truncate,
 }
@@ -24,7 +27,47 @@ pub enum Fault {
 #[derive(Default)]
 struct State {
     faults: Mutex<VecDeque<(String, Fault)>>,
-    log: Mutex<Vec<String>>,
+    log: Mutex<Vec<Seen>>,
+}
+
+/// One request as the proxy saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    /// `GET /bucket?list-type=2&… HTTP/1.1`
+    pub line: String,
+    /// The access key id in the SigV4 `Authorization` header; `None` for unsigned requests.
+    pub access_key: Option<String>,
+    /// The `Action=` of a query-protocol POST (STS: `AssumeRole`), or the `X-Amz-Target`.
+    pub action: Option<String>,
+}
+
+impl Seen {
+    fn parse(head: &str, body: &[u8]) -> Seen {
+        let line = head.lines().next().unwrap_or_default().to_string();
+        let header = |name: &str| {
+            head.lines().skip(1).find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_string())
+            })
+        };
+        let access_key = header("authorization").and_then(|a| {
+            let c = a.split("Credential=").nth(1)?;
+            Some(c.split('/').next()?.to_string())
+        });
+        let action = header("x-amz-target").or_else(|| {
+            let body = String::from_utf8_lossy(body);
+            body.split('&')
+                .find_map(|kv| kv.strip_prefix("Action="))
+                .map(str::to_string)
+        });
+        Seen {
+            line,
+            access_key,
+            action,
+        }
+    }
 }
 
 pub struct FaultProxy {
@@ -63,6 +106,11 @@ impl FaultProxy {
 
     /// Request lines seen so far (`GET /bucket?list-type=2&… HTTP/1.1`).
     pub fn requests(&self) -> Vec<String> {
+        self.seen().into_iter().map(|s| s.line).collect()
+    }
+
+    /// Requests seen so far, with who signed them.
+    pub fn seen(&self) -> Vec<Seen> {
         self.state.log.lock().unwrap().clone()
     }
 
@@ -100,8 +148,9 @@ fn serve(mut client: TcpStream, upstream: SocketAddr, st: &State) -> std::io::Re
     };
     let head_end = find(&req, b"\r\n\r\n").unwrap_or(req.len());
     let head = String::from_utf8_lossy(&req[..head_end]).into_owned();
-    let line = head.lines().next().unwrap_or_default().to_string();
-    st.log.lock().unwrap().push(line.clone());
+    let seen = Seen::parse(&head, req.get(head_end + 4..).unwrap_or_default());
+    let line = seen.line.clone();
+    st.log.lock().unwrap().push(seen);
     let fault = take_fault(st, &line);
     match fault {
         Some(Fault::Status(code)) => {
@@ -117,6 +166,16 @@ fn serve(mut client: TcpStream, upstream: SocketAddr, st: &State) -> std::io::Re
             client.write_all(resp.as_bytes())?;
         }
         Some(Fault::Drop) => {}
+        Some(Fault::Redirect { region }) => {
+            let body = format!(
+                "<Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be addressed using the specified endpoint. Please send all future requests to this endpoint.</Message><Endpoint>s3.{region}.amazonaws.com</Endpoint></Error>"
+            );
+            let resp = format!(
+                "HTTP/1.1 301 Moved Permanently\r\nx-amz-bucket-region: {region}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            client.write_all(resp.as_bytes())?;
+        }
         None | Some(Fault::Truncate) => {
             let resp = forward(&req, head_end, upstream)?;
             let resp = with_connection_close(&resp);
