@@ -78,7 +78,8 @@ In SQL: SELECT * FROM activity('alice').")]
   aws cloudtrail list-public-keys --start-time 2024-01-01 --output json > keys.json
   trailql validate -s ./copy-of-bucket --public-keys keys.json --start 2024-08-01
   trailql validate -s ./copy-of-bucket --public-keys keys.json --start 2024-08-01T10:00:00Z --end 2024-08-01T12:00:00Z --format json
-  trailql validate -s s3://org-trail-bucket --profile audit --public-keys keys.json --account 111122223333 --start 2024-08-01
+  trailql validate -s s3://org-trail-bucket --profile audit --account 111122223333 --start 2024-08-01
+    (keys fetched with ListPublicKeys using the audit profile)
 
 A local source is the folder that holds AWSLogs/. The newest digest's signature lives in S3 object
 metadata (read directly from s3:// sources); for a local copy pass it with --newest-signature, or
@@ -315,8 +316,10 @@ pub struct ValidateArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     /// CloudTrail's public keys: the output of `aws cloudtrail list-public-keys --output json`.
+    /// Without it, trailql calls CloudTrail's ListPublicKeys for each region it validates, with
+    /// the same credentials as for S3 (environment, --profile, --role-arn).
     #[arg(long, value_name = "FILE")]
-    pub public_keys: PathBuf,
+    pub public_keys: Option<PathBuf>,
     /// Only this account.
     #[arg(long, value_name = "ID")]
     pub account: Option<String>,

@@ -8,7 +8,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use std::sync::Arc;
 
 use trailql_integrity::{
-    validate, LocalStore, Options, PublicKeys, Report, S3Store, Severity, Store,
+    validate, CloudTrailKeys, KeyRing, LocalStore, Options, PublicKeys, Report, S3Store, Severity,
+    Store,
 };
 use trailql_s3::S3Client;
 use trailql_sql::Source;
@@ -87,7 +88,6 @@ pub fn load_keys(path: &Path) -> Result<PublicKeys> {
 }
 
 pub fn run(a: ValidateArgs) -> Result<ExitCode> {
-    let keys = load_keys(&a.public_keys)?;
     let opts = Options {
         start: time("--start", &a.start)?,
         end: match &a.end {
@@ -99,9 +99,19 @@ pub fn run(a: ValidateArgs) -> Result<ExitCode> {
         newest_signature: a.newest_signature.clone(),
         max_inflated: trailql_decode::inflate::DEFAULT_MAX_INFLATED,
     };
+    let s3 = crate::s3_options(&a.source.s3)?;
+    let keys: Box<dyn KeyRing> = match &a.public_keys {
+        Some(path) => Box::new(load_keys(path)?),
+        None if s3.no_sign_request => bail!(
+            "with --no-sign-request there are no credentials to call CloudTrail's ListPublicKeys: pass --public-keys FILE saved by `aws cloudtrail list-public-keys --output json`"
+        ),
+        None => Box::new(
+            CloudTrailKeys::load(&s3, opts.start, opts.end).map_err(anyhow::Error::msg)?,
+        ),
+    };
     let mut ok = true;
     // One client for all buckets: one credential lookup, one region lookup per bucket.
-    let client = Arc::new(S3Client::new(crate::s3_options(&a.source.s3)?));
+    let client = Arc::new(S3Client::new(s3));
     for (source, parsed) in a.source.sources.iter().zip(crate::sources(&a.source)?) {
         let store: Box<dyn Store> = match parsed {
             Source::Local(path) => Box::new(LocalStore::new(&path).map_err(anyhow::Error::msg)?),
@@ -109,7 +119,7 @@ pub fn run(a: ValidateArgs) -> Result<ExitCode> {
                 Box::new(S3Store::new(client.clone(), url, &opts).map_err(anyhow::Error::msg)?)
             }
         };
-        let report = validate(store.as_ref(), &keys, &opts)
+        let report = validate(store.as_ref(), keys.as_ref(), &opts)
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("validating {source}"))?;
         ok &= report.ok;
@@ -118,6 +128,9 @@ pub fn run(a: ValidateArgs) -> Result<ExitCode> {
             Format::Table => print(&report, a.verbose),
             other => bail!("--format {other:?} is not available for validate: use table or json"),
         }
+    }
+    if let Some(origin) = keys.origin() {
+        eprintln!("{origin}");
     }
     Ok(if ok {
         ExitCode::SUCCESS

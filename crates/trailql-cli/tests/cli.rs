@@ -661,3 +661,62 @@ fn role_arn_is_assumed_through_sts_and_used_for_s3() {
         );
     }
 }
+
+#[test]
+fn validate_fetches_public_keys_with_list_public_keys() {
+    use trailql_testkit::signed;
+    let t = signed::build(3, None);
+    let ct = trailql_testkit::CloudTrailServer::start();
+    ct.set_keys(signed::REGION, &signed::good_keys_json());
+    let start = signed::t0().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let end = (signed::t0() + chrono::Duration::hours(24))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let args = [
+        "validate",
+        "-s",
+        t.dir.path().to_str().unwrap(),
+        "--start",
+        &start,
+        "--end",
+        &end,
+    ];
+    let out = trailql_aws(true)
+        .env("AWS_ENDPOINT_URL_CLOUDTRAIL", ct.endpoint())
+        .args(args)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("VALID: 0 error(s)"), "{stdout}");
+    assert!(
+        stderr.contains("public keys from CloudTrail ListPublicKeys: us-east-1 (1 key)"),
+        "{stderr}"
+    );
+    assert_eq!(ct.calls().len(), 1);
+
+    // No credentials: the call cannot be made; the message says how to pass the keys instead.
+    let out = trailql_aws(false)
+        .env("AWS_ENDPOINT_URL_CLOUDTRAIL", ct.endpoint())
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot list CloudTrail's public keys in us-east-1")
+            && err.contains("--public-keys keys.json"),
+        "{err}"
+    );
+    assert_eq!(ct.calls().len(), 1, "an unsigned request never left");
+    let out = trailql_aws(false)
+        .args(args)
+        .arg("--no-sign-request")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--no-sign-request"));
+}

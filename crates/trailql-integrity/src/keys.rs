@@ -23,6 +23,26 @@ pub struct PublicKeys {
     pub keys: Vec<PublicKey>,
 }
 
+impl PublicKey {
+    /// A key as CloudTrail lists it: DER in either form.
+    pub fn from_der(
+        fingerprint: &str,
+        der: &[u8],
+        valid_from: Option<DateTime<Utc>>,
+        valid_to: Option<DateTime<Utc>>,
+    ) -> Result<PublicKey, String> {
+        let key = parse_der(der).ok_or(format!(
+            "key {fingerprint}: Value is neither a PKCS#1 nor a SubjectPublicKeyInfo RSA key"
+        ))?;
+        Ok(PublicKey {
+            fingerprint: fingerprint.to_string(),
+            key,
+            valid_from,
+            valid_to,
+        })
+    }
+}
+
 /// Parse a DER public key in either form.
 pub fn parse_der(der: &[u8]) -> Option<RsaPublicKey> {
     RsaPublicKey::from_pkcs1_der(der)
@@ -63,15 +83,12 @@ impl PublicKeys {
             let der = base64::engine::general_purpose::STANDARD
                 .decode(b64.trim())
                 .map_err(|e| format!("key {fp}: Value is not base64: {e}"))?;
-            let key = parse_der(&der).ok_or(format!(
-                "key {fp}: Value is neither a PKCS#1 nor a SubjectPublicKeyInfo RSA key"
-            ))?;
-            keys.push(PublicKey {
-                fingerprint: fp.to_string(),
-                key,
-                valid_from: time(k.get("ValidityStartTime")),
-                valid_to: time(k.get("ValidityEndTime")),
-            });
+            keys.push(PublicKey::from_der(
+                fp,
+                &der,
+                time(k.get("ValidityStartTime")),
+                time(k.get("ValidityEndTime")),
+            )?);
         }
         Ok(PublicKeys { keys })
     }
@@ -93,6 +110,42 @@ impl PublicKeys {
             }
         }
         first
+    }
+}
+
+/// Where validation finds the public key for a digest: a saved key list, or CloudTrail's
+/// `ListPublicKeys` per region ([`crate::cloudtrail::CloudTrailKeys`]).
+pub trait KeyRing: Sync {
+    /// Called once before the walk with the regions whose digests will be checked; a ring that
+    /// fetches keys does it here, so a failure stops validation before any verdict.
+    fn prepare(&self, _regions: &[String]) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// The key with this fingerprint valid at `at`, for a digest written in `region`.
+    fn find(&self, region: &str, fingerprint: &str, at: Option<DateTime<Utc>>)
+        -> Option<PublicKey>;
+
+    /// Where the keys came from, when worth telling (keys fetched from an API).
+    fn origin(&self) -> Option<String> {
+        None
+    }
+
+    /// What to tell the user when a fingerprint is not found.
+    fn hint(&self) -> &'static str {
+        "pass the region's keys with --public-keys"
+    }
+}
+
+/// A saved list (`--public-keys`): fingerprints are unique, so the region is not needed.
+impl KeyRing for PublicKeys {
+    fn find(
+        &self,
+        _region: &str,
+        fingerprint: &str,
+        at: Option<DateTime<Utc>>,
+    ) -> Option<PublicKey> {
+        PublicKeys::find(self, fingerprint, at).cloned()
     }
 }
 

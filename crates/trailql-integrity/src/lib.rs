@@ -3,13 +3,16 @@
 //! every listed log file, missing digests counted from the hourly cadence, log files no digest
 //! lists. No DataFusion.
 
+pub mod cloudtrail;
 pub mod digest;
 pub mod keys;
+mod rt;
 pub mod s3;
 pub mod store;
 pub mod validate;
 
-pub use keys::PublicKeys;
+pub use cloudtrail::CloudTrailKeys;
+pub use keys::{KeyRing, PublicKeys};
 pub use s3::S3Store;
 pub use store::{LocalStore, Store};
 pub use validate::{validate, Options, Problem, Report, Severity, TrailReport};

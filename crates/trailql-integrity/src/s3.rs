@@ -10,24 +10,9 @@ use chrono::Duration;
 use trailql_layout::{ListScope, TimeWindow};
 use trailql_s3::{Folder, S3Client, S3Url};
 
+use crate::rt::Rt;
 use crate::store::Store;
 use crate::validate::Options;
-
-/// Where the async S3 calls run: a runtime of the store's own (from synchronous code) or the
-/// caller's (from a blocking task of a runtime).
-enum Rt {
-    Own(tokio::runtime::Runtime),
-    Shared(tokio::runtime::Handle),
-}
-
-impl Rt {
-    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
-        match self {
-            Rt::Own(rt) => rt.block_on(f),
-            Rt::Shared(h) => h.block_on(f),
-        }
-    }
-}
 
 pub struct S3Store {
     rt: Rt,
@@ -48,12 +33,7 @@ fn set(v: &Option<String>) -> Option<BTreeSet<String>> {
 impl S3Store {
     /// A store over `url` for the window and filters of `opts`, for synchronous callers.
     pub fn new(client: Arc<S3Client>, url: S3Url, opts: &Options) -> Result<S3Store, String> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-        Ok(S3Store::with_runtime(Rt::Own(rt), client, url, opts))
+        Ok(S3Store::with_runtime(Rt::own()?, client, url, opts))
     }
 
     /// The same, used from a blocking task (`spawn_blocking`) of the runtime `handle`.

@@ -5,7 +5,7 @@
 //! as not available offline); counts *every* missing digest of a gap from the hourly cadence
 //! (aws-cli issue 7054 misses two in a row); reports log files that no digest lists.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Read;
 
 use chrono::{DateTime, Duration, Utc};
@@ -14,7 +14,7 @@ use serde::Serialize;
 use trailql_layout::{classify, KeyKind};
 
 use crate::digest::{from_awslogs, parse_time, string_to_sign, Digest, DigestKey, TrailId};
-use crate::keys::{verify, PublicKeys};
+use crate::keys::{verify, KeyRing};
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
@@ -134,7 +134,7 @@ fn read_inflated(store: &dyn Store, key: &str, max: u64) -> Result<Option<Vec<u8
 
 struct Walk<'a> {
     store: &'a dyn Store,
-    keys: &'a PublicKeys,
+    keys: &'a dyn KeyRing,
     opts: &'a Options,
     report: TrailReport,
     listed: &'a mut HashSet<String>,
@@ -197,34 +197,38 @@ impl Walk<'_> {
         let checked = signature.is_some();
         match signature {
             None => self.report.digests_unchecked += 1,
-            Some(sig) => match self
-                .keys
-                .find(&d.digest_public_key_fingerprint, Some(dk.end))
-            {
-                None => {
-                    valid = false;
-                    self.problem(
-                        Severity::Error,
-                        "digest-unknown-key",
-                        key,
-                        format!(
-                            "public key not found for fingerprint {} (pass the region's keys with --public-keys)",
-                            d.digest_public_key_fingerprint
-                        ),
-                    );
-                }
-                Some(pk) => {
-                    if !verify(&pk.key, string_to_sign(&d, &bytes).as_bytes(), &sig) {
+            Some(sig) => {
+                match self
+                    .keys
+                    .find(&dk.region, &d.digest_public_key_fingerprint, Some(dk.end))
+                {
+                    None => {
                         valid = false;
                         self.problem(
                             Severity::Error,
-                            "digest-bad-signature",
+                            "digest-unknown-key",
                             key,
-                            "signature verification failed".into(),
+                            format!(
+                                "public key not found in region {} for fingerprint {} ({})",
+                                dk.region,
+                                d.digest_public_key_fingerprint,
+                                self.keys.hint()
+                            ),
                         );
                     }
+                    Some(pk) => {
+                        if !verify(&pk.key, string_to_sign(&d, &bytes).as_bytes(), &sig) {
+                            valid = false;
+                            self.problem(
+                                Severity::Error,
+                                "digest-bad-signature",
+                                key,
+                                "signature verification failed".into(),
+                            );
+                        }
+                    }
                 }
-            },
+            }
         }
         if !valid {
             self.report.digests_invalid += 1;
@@ -382,7 +386,7 @@ impl Walk<'_> {
 }
 
 /// Validate every trail under `store` in the window.
-pub fn validate(store: &dyn Store, keys: &PublicKeys, opts: &Options) -> Result<Report, String> {
+pub fn validate(store: &dyn Store, keys: &dyn KeyRing, opts: &Options) -> Result<Report, String> {
     // Sorted, so reports come out in the same order whatever the store lists first.
     let mut all = store.keys()?;
     all.sort();
@@ -411,6 +415,8 @@ pub fn validate(store: &dyn Store, keys: &PublicKeys, opts: &Options) -> Result<
             }
         }
     }
+    let regions: BTreeSet<String> = trails.keys().map(|id| id.1.clone()).collect();
+    keys.prepare(&regions.into_iter().collect::<Vec<_>>())?;
     let mut listed = HashSet::new();
     let mut valid_logs = HashSet::new();
     let mut reports = Vec::new();

@@ -8,10 +8,12 @@ use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use trailql_integrity::{validate, LocalStore, Options, PublicKeys, Report, S3Store};
+use trailql_integrity::{
+    validate, CloudTrailKeys, KeyRing, LocalStore, Options, PublicKeys, Report, S3Store,
+};
 use trailql_s3::{S3Client, S3Options, S3Url};
 use trailql_testkit::signed::*;
-use trailql_testkit::MotoServer;
+use trailql_testkit::{CloudTrailServer, MotoServer};
 
 fn good_keys() -> PublicKeys {
     PublicKeys::from_json(&keys_json(&key(0).to_public_key(), FP, false)).unwrap()
@@ -30,7 +32,7 @@ fn opts() -> Options {
 
 /// Validate the local copy, and the same files in a bucket on a real S3-compatible server
 /// (signatures as object metadata, under a trail prefix); both must give the same report.
-fn check(t: &Trail, keys: &PublicKeys, o: &Options) -> Report {
+fn check(t: &Trail, keys: &dyn KeyRing, o: &Options) -> Report {
     let local = validate(&LocalStore::new(t.dir.path()).unwrap(), keys, o).unwrap();
     let remote = validate(&s3_store(t, o), keys, o).unwrap();
     assert_eq!(
@@ -235,4 +237,86 @@ fn the_window_limits_what_is_checked() {
     let r = check(&t, &good_keys(), &o);
     assert!(r.ok, "{:#?}", r.trails[0].problems);
     assert_eq!(r.trails[0].digests_valid, 2);
+}
+
+/// One `list-public-keys` document with the keys of several.
+fn key_list(docs: &[String]) -> String {
+    let all: Vec<serde_json::Value> = docs
+        .iter()
+        .flat_map(|d| {
+            let v: serde_json::Value = serde_json::from_str(d).unwrap();
+            v["PublicKeyList"].as_array().unwrap().clone()
+        })
+        .collect();
+    json!({ "PublicKeyList": all }).to_string()
+}
+
+/// Keys fetched through the AWS SDK from a CloudTrail endpoint on loopback.
+fn fetched_keys(endpoint: &str, o: &Options) -> CloudTrailKeys {
+    let opts = S3Options::static_keys("http://unused", "AKIDCLOUDTRAILTEST00", "secret");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sdk = rt
+        .block_on(trailql_s3::sdk_config(&opts))
+        .unwrap()
+        .into_builder()
+        .endpoint_url(endpoint)
+        .build();
+    CloudTrailKeys::new(sdk, o.start, o.end).unwrap()
+}
+
+#[test]
+fn keys_fetched_with_list_public_keys_per_region() {
+    let t = build(4, None);
+    let decoy = keys_json(
+        &key(1).to_public_key(),
+        "ffffffffffffffffffffffffffffffff",
+        false,
+    );
+    let ct = CloudTrailServer::start();
+    // The trail's region lists a decoy and the signing key (one per page).
+    ct.set_keys(REGION, &key_list(&[decoy.clone(), good_keys_json()]));
+    let keys = fetched_keys(&ct.endpoint(), &opts());
+    let r = check(&t, &keys, &opts());
+    assert!(r.ok, "{r:#?}");
+    assert_eq!(r.trails[0].digests_valid, 4);
+    assert_eq!(
+        keys.origin().unwrap(),
+        "public keys from CloudTrail ListPublicKeys: us-east-1 (2 keys)"
+    );
+    // Asked once per region (two pages), signed for that region, for the window.
+    let calls = ct.calls();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(calls[0].next_token, None);
+    assert_eq!(calls[1].next_token.as_deref(), Some("1"));
+    for c in &calls {
+        assert_eq!(
+            (c.region.as_str(), c.access_key.as_str()),
+            (REGION, "AKIDCLOUDTRAILTEST00")
+        );
+        let (start, end) = (c.start.unwrap() as i64, c.end.unwrap() as i64);
+        assert!(start <= t0().timestamp() && end >= (t0() + Duration::hours(24)).timestamp());
+    }
+
+    // Keys are per region: the signing key listed only for another region does not count.
+    let ct = CloudTrailServer::start();
+    ct.set_keys(REGION, &decoy);
+    ct.set_keys("eu-west-1", &good_keys_json());
+    let keys = fetched_keys(&ct.endpoint(), &opts());
+    let r = check(&t, &keys, &opts());
+    assert!(!r.ok);
+    assert_eq!(kinds(&r), ["digest-unknown-key"; 4]);
+    let detail = &r.trails[0].problems[0].detail;
+    assert!(detail.contains("in region us-east-1"), "{detail}");
+    assert!(ct.calls().iter().all(|c| c.region == REGION));
+
+    // A failing call (nothing listens there) stops validation and says how to get the keys
+    // another way.
+    let down = fetched_keys("http://127.0.0.1:9", &opts());
+    let e = validate(&LocalStore::new(t.dir.path()).unwrap(), &down, &opts()).unwrap_err();
+    assert!(
+        e.contains("cannot list CloudTrail's public keys in us-east-1")
+            && e.contains("aws cloudtrail list-public-keys --region us-east-1")
+            && e.contains("--public-keys keys.json"),
+        "{e}"
+    );
 }

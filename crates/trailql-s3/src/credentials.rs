@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_config::meta::region::RegionProviderChain;
-use aws_config::BehaviorVersion;
+use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use object_store::aws::AwsCredential;
 use object_store::CredentialProvider;
@@ -22,49 +22,62 @@ const REFRESH_BEFORE: Duration = Duration::from_secs(300);
 /// Marks credential failures inside object_store's error text (see `error::classify`).
 pub(crate) const CREDENTIALS_FAILED: &str = "trailql: no usable AWS credentials";
 
+/// The AWS SDK configuration for a run, as aws-cli would build it: region from the environment or
+/// the profile (us-east-1 otherwise), credentials from the default chain or `opts.credentials`,
+/// with `--role-arn` assumed on top. Other AWS APIs (CloudTrail's ListPublicKeys) use this too;
+/// each service's endpoint follows the SDK's settings (`AWS_ENDPOINT_URL_<SERVICE>`).
+pub async fn sdk_config(opts: &S3Options) -> Result<SdkConfig, S3Error> {
+    let mut region = RegionProviderChain::first_try(
+        aws_config::environment::region::EnvironmentVariableRegionProvider::new(),
+    );
+    let mut profile_region = aws_config::profile::ProfileFileRegionProvider::builder();
+    if let Some(p) = &opts.profile {
+        profile_region = profile_region.profile_name(p);
+    }
+    region = region
+        .or_else(profile_region.build())
+        .or_else(aws_config::Region::new("us-east-1"));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(region);
+    if let Some(p) = &opts.profile {
+        loader = loader.profile_name(p);
+    }
+    if let Some(p) = &opts.credentials {
+        loader = loader.credentials_provider(p.clone());
+    }
+    let sdk = loader.load().await;
+    let Some(role) = &opts.role_arn else {
+        return Ok(sdk);
+    };
+    let Some(chain) = sdk.credentials_provider() else {
+        return Err(S3Error::NoCredentials {
+            detail: "the AWS SDK found no credentials provider to assume --role-arn with".into(),
+        });
+    };
+    let assume = aws_config::sts::AssumeRoleProvider::builder(role)
+        .session_name("trailql")
+        .configure(&sdk)
+        .build_from_provider(chain)
+        .await;
+    Ok(sdk
+        .into_builder()
+        .credentials_provider(SharedCredentialsProvider::new(assume))
+        .build())
+}
+
 /// The provider for a run, or `None` for unsigned requests (`--no-sign-request`).
 pub(crate) async fn provider(opts: &S3Options) -> Result<Option<Arc<SdkCredentials>>, S3Error> {
     if opts.no_sign_request {
         return Ok(None);
     }
     let base = match &opts.credentials {
+        // Given keys and no role: no need to load the SDK's configuration.
         Some(p) if opts.role_arn.is_none() => p.clone(),
-        given => {
-            let mut region = RegionProviderChain::first_try(
-                aws_config::environment::region::EnvironmentVariableRegionProvider::new(),
-            );
-            let mut profile_region = aws_config::profile::ProfileFileRegionProvider::builder();
-            if let Some(p) = &opts.profile {
-                profile_region = profile_region.profile_name(p);
-            }
-            region = region
-                .or_else(profile_region.build())
-                .or_else(aws_config::Region::new("us-east-1"));
-            let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(region);
-            if let Some(p) = &opts.profile {
-                loader = loader.profile_name(p);
-            }
-            if let Some(p) = given {
-                loader = loader.credentials_provider(p.clone());
-            }
-            let sdk = loader.load().await;
-            let Some(chain) = sdk.credentials_provider() else {
-                return Err(S3Error::NoCredentials {
-                    detail: "the AWS SDK found no credentials provider".into(),
-                });
-            };
-            match &opts.role_arn {
-                Some(role) => {
-                    let assume = aws_config::sts::AssumeRoleProvider::builder(role)
-                        .session_name("trailql")
-                        .configure(&sdk)
-                        .build_from_provider(chain)
-                        .await;
-                    SharedCredentialsProvider::new(assume)
-                }
-                None => chain,
-            }
-        }
+        _ => sdk_config(opts)
+            .await?
+            .credentials_provider()
+            .ok_or_else(|| S3Error::NoCredentials {
+                detail: "the AWS SDK found no credentials provider".into(),
+            })?,
     };
     Ok(Some(Arc::new(SdkCredentials {
         provider: base,

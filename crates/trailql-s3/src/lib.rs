@@ -12,14 +12,16 @@
 
 pub mod cache;
 pub mod client;
-mod credentials;
+pub mod credentials;
 pub mod error;
 mod http;
 pub mod list;
 pub mod stats;
 pub mod url;
 
+pub use aws_config::SdkConfig;
 pub use client::{S3Client, S3Options};
+pub use credentials::sdk_config;
 pub use error::S3Error;
 pub use list::{Folder, Listing};
 pub use stats::{S3Stats, StatsSnapshot};

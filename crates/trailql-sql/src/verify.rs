@@ -94,7 +94,7 @@ pub async fn verified_files(
                     Box::new(S3Store::with_handle(handle, client, url, &opts))
                 }
             };
-            validate(store.as_ref(), &keys, &opts)
+            validate(store.as_ref(), keys.as_ref(), &opts)
         })
         .await
         .map_err(|e| e.to_string())

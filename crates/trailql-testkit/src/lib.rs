@@ -4,11 +4,13 @@
 //!
 //! Nothing here is a mock of the S3 client: the code under test talks HTTP to a real server.
 
+mod cloudtrail;
 mod http;
 mod moto;
 mod proxy;
 pub mod signed;
 
+pub use cloudtrail::{CloudTrailServer, KeysCall};
 pub use http::{request, Response};
 pub use moto::{MotoServer, TEST_REGION};
 pub use proxy::{Fault, FaultProxy, Seen};

@@ -9,7 +9,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::http::find;
+use crate::http::{find, header, read_request};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -44,19 +44,11 @@ pub struct Seen {
 impl Seen {
     fn parse(head: &str, body: &[u8]) -> Seen {
         let line = head.lines().next().unwrap_or_default().to_string();
-        let header = |name: &str| {
-            head.lines().skip(1).find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.trim()
-                    .eq_ignore_ascii_case(name)
-                    .then(|| v.trim().to_string())
-            })
-        };
-        let access_key = header("authorization").and_then(|a| {
+        let access_key = header(head, "authorization").and_then(|a| {
             let c = a.split("Credential=").nth(1)?;
             Some(c.split('/').next()?.to_string())
         });
-        let action = header("x-amz-target").or_else(|| {
+        let action = header(head, "x-amz-target").or_else(|| {
             let body = String::from_utf8_lossy(body);
             body.split('&')
                 .find_map(|kv| kv.strip_prefix("Action="))
@@ -188,36 +180,6 @@ fn serve(mut client: TcpStream, upstream: SocketAddr, st: &State) -> std::io::Re
     }
     client.flush()?;
     client.shutdown(Shutdown::Both)
-}
-
-/// Read one request (head and a Content-Length body); `None` when the client sent nothing.
-fn read_request(s: &mut TcpStream) -> std::io::Result<Option<Vec<u8>>> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    let head_end = loop {
-        if let Some(i) = find(&buf, b"\r\n\r\n") {
-            break i;
-        }
-        let n = s.read(&mut chunk)?;
-        if n == 0 {
-            return Ok(None);
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-    let len: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    while buf.len() < head_end + 4 + len {
-        let n = s.read(&mut chunk)?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    Ok(Some(buf))
 }
 
 /// A message head (start line and headers, without the blank line) with its `Connection`
