@@ -98,6 +98,8 @@ pub fn run(a: ValidateArgs) -> Result<ExitCode> {
         region: a.region.clone(),
         newest_signature: a.newest_signature.clone(),
         max_inflated: trailql_decode::inflate::DEFAULT_MAX_INFLATED,
+        // Listed by --verbose only.
+        keep_valid_logs: a.verbose,
     };
     let s3 = crate::s3_options(&a.source.s3)?;
     let keys: Box<dyn KeyRing> = match &a.public_keys {
@@ -116,7 +118,7 @@ pub fn run(a: ValidateArgs) -> Result<ExitCode> {
         let store: Box<dyn Store> = match parsed {
             Source::Local(path) => Box::new(LocalStore::new(&path).map_err(anyhow::Error::msg)?),
             Source::S3(url) => {
-                Box::new(S3Store::new(client.clone(), url, &opts).map_err(anyhow::Error::msg)?)
+                Box::new(S3Store::new(client.clone(), url).map_err(anyhow::Error::msg)?)
             }
         };
         let report = validate(store.as_ref(), keys.as_ref(), &opts)

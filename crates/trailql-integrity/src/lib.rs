@@ -9,10 +9,11 @@ pub mod keys;
 mod rt;
 pub mod s3;
 pub mod store;
+mod tree;
 pub mod validate;
 
 pub use cloudtrail::CloudTrailKeys;
 pub use keys::{KeyRing, PublicKeys};
 pub use s3::S3Store;
-pub use store::{LocalStore, Store};
+pub use store::{Dir, LocalStore, Store};
 pub use validate::{validate, Options, Problem, Report, Severity, TrailReport};

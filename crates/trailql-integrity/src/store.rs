@@ -1,14 +1,29 @@
-//! Where digests and log files are read from. One trait, so a local copy and (later) S3 share the
-//! validation code. Keys are written from `AWSLogs/` on.
+//! Where digests and log files are read from. One trait, so a local copy and an S3 bucket share
+//! the validation code. Keys are written from `AWSLogs/` on; validation lists one folder level at
+//! a time (accounts, regions, years, months, days), so it never holds a whole window's keys.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+/// One folder level.
+#[derive(Debug, Default)]
+pub struct Dir {
+    /// Names of the sub-folders (no trailing `/`).
+    pub folders: Vec<String>,
+    /// Keys of the files directly in it.
+    pub files: Vec<String>,
+}
+
 /// A digest's signature as S3 stores it (object metadata `signature`); a local copy keeps it, when
 /// at all, in a side file `<digest>.signature` holding the hex string.
 pub trait Store {
-    /// Every key under `AWSLogs/` (digests and logs), with no ordering promise.
-    fn keys(&self) -> Result<Vec<String>, String>;
+    /// Where discovery starts: `AWSLogs/`, or deeper when the source names an organization or
+    /// an account (`AWSLogs/o-…/111122223333/`).
+    fn scope(&self) -> String {
+        "AWSLogs/".into()
+    }
+    /// One level under `prefix` (ending in `/`); empty when it does not exist.
+    fn list(&self, prefix: &str) -> Result<Dir, String>;
     /// Open an object; `Ok(None)` when it does not exist.
     fn open(&self, key: &str) -> Result<Option<Box<dyn Read + '_>>, String>;
     /// The `signature` metadata of a digest object, if known.
@@ -43,22 +58,28 @@ impl LocalStore {
 }
 
 impl Store for LocalStore {
-    fn keys(&self) -> Result<Vec<String>, String> {
-        let mut out = Vec::new();
-        for entry in walkdir::WalkDir::new(&self.root).follow_links(true) {
-            let entry = entry.map_err(|e| format!("cannot list {}: {e}", self.root.display()))?;
-            if !entry.file_type().is_file() {
-                continue;
-            }
-            let rel = entry
-                .path()
-                .strip_prefix(&self.root)
-                .unwrap_or(entry.path());
-            let rel = rel.to_string_lossy().replace('\\', "/");
-            if rel.starts_with("AWSLogs/") && !rel.ends_with(".signature") {
-                out.push(rel);
+    fn list(&self, prefix: &str) -> Result<Dir, String> {
+        let dir = self.path(prefix);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Dir::default()),
+            Err(e) => return Err(format!("cannot list {}: {e}", dir.display())),
+        };
+        let mut out = Dir::default();
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // Follows links, like a walk of the copy would.
+            let meta = std::fs::metadata(entry.path())
+                .map_err(|e| format!("cannot read {}: {e}", entry.path().display()))?;
+            if meta.is_dir() {
+                out.folders.push(name);
+            } else if !name.ends_with(".signature") {
+                out.files.push(format!("{prefix}{name}"));
             }
         }
+        out.folders.sort();
+        out.files.sort();
         Ok(out)
     }
 

@@ -5,10 +5,10 @@
 //! as not available offline); counts *every* missing digest of a gap from the hourly cadence
 //! (aws-cli issue 7054 misses two in a row); reports log files that no digest lists.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::Read;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use rsa::sha2::{Digest as _, Sha256};
 use serde::Serialize;
 use trailql_layout::{classify, KeyKind};
@@ -16,6 +16,7 @@ use trailql_layout::{classify, KeyKind};
 use crate::digest::{from_awslogs, parse_time, string_to_sign, Digest, DigestKey, TrailId};
 use crate::keys::{verify, KeyRing};
 use crate::store::Store;
+use crate::tree;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -27,6 +28,9 @@ pub struct Options {
     pub newest_signature: Option<String>,
     /// Largest inflated size read from one file.
     pub max_inflated: u64,
+    /// Collect the keys of the log files that validated ([`Report::valid_logs`]): for the
+    /// `"$verified"` column and `--verbose`; off, memory does not grow with the window.
+    pub keep_valid_logs: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -72,7 +76,7 @@ pub struct Report {
     pub trails: Vec<TrailReport>,
     /// Log files in the window of an account/region with no digests at all.
     pub unverified: Vec<Problem>,
-    /// Keys of log files that validated.
+    /// Keys of log files that validated (when [`Options::keep_valid_logs`]).
     #[serde(skip)]
     pub valid_logs: HashSet<String>,
     pub errors: u64,
@@ -132,15 +136,29 @@ fn read_inflated(store: &dyn Store, key: &str, max: u64) -> Result<Option<Vec<u8
     Ok(Some(out))
 }
 
+/// What validation keeps for one account/region while its trails are walked: the log files the
+/// digests read so far list, by delivery day, until that day's folder has been compared with
+/// them. A day is compared as soon as the walk (newest digest back) has passed it, so memory
+/// holds about a day of keys whatever the window.
+struct RegionState {
+    /// Log day folders in the window not compared yet, newest first.
+    days: Vec<(NaiveDate, String)>,
+    listed: HashMap<NaiveDate, HashSet<String>>,
+    /// Delivery span the walked digests cover.
+    span: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Log files in the window with no digest chain at all.
+    no_digest_logs: u64,
+}
+
 struct Walk<'a> {
     store: &'a dyn Store,
     keys: &'a dyn KeyRing,
     opts: &'a Options,
     report: TrailReport,
-    listed: &'a mut HashSet<String>,
+    region: &'a mut RegionState,
     valid_logs: &'a mut HashSet<String>,
-    /// Delivery span the walked digests cover.
-    span: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// The region has this one trail: compare days during the walk (else after all walks).
+    stream: bool,
 }
 
 impl Walk<'_> {
@@ -241,14 +259,19 @@ impl Walk<'_> {
             parse_time(&d.digest_start_time),
             parse_time(&d.digest_end_time),
         ) {
-            self.span = Some(match self.span {
+            self.region.span = Some(match self.region.span {
                 None => (s, e),
                 Some((a, b)) => (a.min(s), b.max(e)),
             });
         }
         for lf in &d.log_files {
             let lk = from_awslogs(&lf.s3_object).to_string();
-            self.listed.insert(lk.clone());
+            if let KeyKind::TrailLog(t) = classify(&lk) {
+                if let Some(at) = t.delivered {
+                    let day = self.region.listed.entry(at.date_naive()).or_default();
+                    day.insert(lk.clone());
+                }
+            }
             let r = match self.store.open(&lk) {
                 Ok(Some(r)) => r,
                 Ok(None) => {
@@ -270,7 +293,7 @@ impl Walk<'_> {
             match inflated_sha256(r, self.opts.max_inflated) {
                 Ok(h) if h.eq_ignore_ascii_case(&lf.hash_value) => {
                     self.report.logs_valid += 1;
-                    if verified {
+                    if verified && self.opts.keep_valid_logs {
                         self.valid_logs.insert(lk);
                     }
                 }
@@ -293,7 +316,7 @@ impl Walk<'_> {
     }
 
     /// Walk one trail's digests from the newest back.
-    fn run(&mut self, mut digests: Vec<(DigestKey, String)>) {
+    fn run(&mut self, mut digests: Vec<(DigestKey, String)>) -> Result<(), String> {
         digests.sort();
         digests.reverse();
         let window: Vec<&(DigestKey, String)> = digests
@@ -329,6 +352,17 @@ impl Walk<'_> {
                 let Some(d) = self.digest(&cur.1, &cur.0, sig.take()) else {
                     break;
                 };
+                if self.stream {
+                    if let Some(s) = parse_time(&d.digest_start_time) {
+                        close_days(
+                            self.store,
+                            self.opts,
+                            self.region,
+                            &mut self.report,
+                            Some(s),
+                        )?;
+                    }
+                }
                 let Some(prev_obj) = d
                     .previous_digest_s3_object
                     .as_deref()
@@ -382,109 +416,141 @@ impl Walk<'_> {
                 }
             }
         }
+        Ok(())
     }
 }
 
-/// Validate every trail under `store` in the window.
-pub fn validate(store: &dyn Store, keys: &dyn KeyRing, opts: &Options) -> Result<Report, String> {
-    // Sorted, so reports come out in the same order whatever the store lists first.
-    let mut all = store.keys()?;
-    all.sort();
-    let wanted = |account: &str, region: &str| {
-        opts.account.as_deref().is_none_or(|a| a == account)
-            && opts.region.as_deref().is_none_or(|r| r == region)
-    };
-    let mut trails: BTreeMap<TrailId, Vec<(DigestKey, String)>> = BTreeMap::new();
-    let mut logs: Vec<(String, String, String, DateTime<Utc>)> = Vec::new();
-    for k in &all {
-        if let Some(dk) = DigestKey::parse(k) {
-            if wanted(&dk.account, &dk.region) {
-                trails
-                    .entry(dk.trail_id())
-                    .or_default()
-                    .push((dk, k.clone()));
+/// Compare the log day folders the walk has passed (all of them when `walked_to` is `None`) with
+/// what the digests listed: files no digest lists are errors inside the span the chain covers,
+/// warnings outside it; without any chain they are counted as unverified.
+fn close_days(
+    store: &dyn Store,
+    opts: &Options,
+    region: &mut RegionState,
+    report: &mut TrailReport,
+    walked_to: Option<DateTime<Utc>>,
+) -> Result<(), String> {
+    while let Some((day, _)) = region.days.first() {
+        let day_start = day.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+        // Digests list the files delivered in their hour: once the walk is an hour below the
+        // day's start, every digest that could list its files has been read.
+        if walked_to.is_some_and(|w| w + Duration::hours(1) > day_start) {
+            break;
+        }
+        let (day, prefix) = region.days.remove(0);
+        let listed = region.listed.remove(&day).unwrap_or_default();
+        for key in store.list(&prefix)?.files {
+            let KeyKind::TrailLog(t) = classify(&key) else {
+                continue;
+            };
+            let Some(at) = t.delivered else { continue };
+            if at < opts.start - Duration::minutes(1) || at >= opts.end || listed.contains(&key) {
+                continue;
             }
-        } else if let KeyKind::TrailLog(t) = classify(k) {
-            if let Some(at) = t.delivered {
-                if wanted(&t.account, &t.region)
-                    && at >= opts.start - Duration::minutes(1)
-                    && at < opts.end
-                {
-                    logs.push((t.account, t.region, k.clone(), at));
+            let Some((a, b)) = region.span else {
+                region.no_digest_logs += 1;
+                continue;
+            };
+            report.logs_not_in_digest += 1;
+            // Delivered strictly inside what the chain covers: a digest should list it.
+            let inside = at >= a && at + Duration::minutes(1) <= b;
+            report.problems.push(if inside {
+                Problem {
+                    severity: Severity::Error,
+                    kind: "log-not-in-digest",
+                    key,
+                    detail: format!("delivered {} inside the span the digests cover, but listed in none", at.format("%Y-%m-%dT%H:%MZ")),
+                }
+            } else {
+                Problem {
+                    severity: Severity::Warning,
+                    kind: "log-outside-chain",
+                    key,
+                    detail: "delivered outside the span the digest chain covers (before validation started, or not digested yet): not verified".into(),
+                }
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Validate every trail under `store` in the window, one account/region at a time.
+pub fn validate(store: &dyn Store, keys: &dyn KeyRing, opts: &Options) -> Result<Report, String> {
+    let mut reports: Vec<TrailReport> = Vec::new();
+    let mut unverified = Vec::new();
+    let mut valid_logs = HashSet::new();
+    // Digests of periods ending in the window are written up to an hour after it.
+    let digest_days = (
+        opts.start.date_naive(),
+        (opts.end + Duration::hours(2)).date_naive(),
+    );
+    let log_days = (
+        (opts.start - Duration::minutes(1)).date_naive(),
+        opts.end.date_naive(),
+    );
+    for acct in tree::accounts(store, opts.account.as_deref())? {
+        let digest_root = format!("{}CloudTrail-Digest/", acct.path);
+        let log_root = format!("{}CloudTrail/", acct.path);
+        let mut regions: BTreeSet<String> = store.list(&digest_root)?.folders.into_iter().collect();
+        regions.extend(store.list(&log_root)?.folders);
+        let wanted = |r: &String| opts.region.as_deref().is_none_or(|w| w == r);
+        for region in regions.into_iter().filter(wanted) {
+            // The region's digests in the window, by trail (a region usually has one).
+            let mut trails: BTreeMap<TrailId, Vec<(DigestKey, String)>> = BTreeMap::new();
+            let digest_region = format!("{digest_root}{region}/");
+            for (_, day) in tree::days(store, &digest_region, digest_days.0, digest_days.1)? {
+                for k in store.list(&day)?.files {
+                    if let Some(dk) = DigestKey::parse(&k) {
+                        if dk.account == acct.account && dk.region == region {
+                            trails.entry(dk.trail_id()).or_default().push((dk, k));
+                        }
+                    }
                 }
             }
-        }
-    }
-    let regions: BTreeSet<String> = trails.keys().map(|id| id.1.clone()).collect();
-    keys.prepare(&regions.into_iter().collect::<Vec<_>>())?;
-    let mut listed = HashSet::new();
-    let mut valid_logs = HashSet::new();
-    let mut reports = Vec::new();
-    let mut spans: BTreeMap<(String, String), (DateTime<Utc>, DateTime<Utc>)> = BTreeMap::new();
-    for (id, digests) in trails {
-        let mut w = Walk {
-            store,
-            keys,
-            opts,
-            report: TrailReport {
-                account: id.0.clone(),
-                region: id.1.clone(),
-                trail: id.2.clone(),
-                home_region: id.3.clone(),
-                ..Default::default()
-            },
-            listed: &mut listed,
-            valid_logs: &mut valid_logs,
-            span: None,
-        };
-        w.run(digests);
-        if let Some((a, b)) = w.span {
-            let e = spans.entry((id.0.clone(), id.1.clone())).or_insert((a, b));
-            *e = (e.0.min(a), e.1.max(b));
-        }
-        reports.push(w.report);
-    }
-    // Log files in the window that no digest lists.
-    let mut unverified = Vec::new();
-    let mut no_digests: BTreeMap<(String, String), u64> = BTreeMap::new();
-    for (account, region, key, at) in logs {
-        if listed.contains(&key) {
-            continue;
-        }
-        let Some(&(a, b)) = spans.get(&(account.clone(), region.clone())) else {
-            *no_digests.entry((account, region)).or_default() += 1;
-            continue;
-        };
-        let report = reports
-            .iter_mut()
-            .find(|r| r.account == account && r.region == region)
-            .expect("span implies a trail");
-        report.logs_not_in_digest += 1;
-        // Delivered strictly inside what the chain covers: a digest should list it.
-        let inside = at >= a && at + Duration::minutes(1) <= b;
-        report.problems.push(if inside {
-            Problem {
-                severity: Severity::Error,
-                kind: "log-not-in-digest",
-                key,
-                detail: format!("delivered {} inside the span the digests cover, but listed in none", at.format("%Y-%m-%dT%H:%MZ")),
+            if !trails.is_empty() {
+                keys.prepare(std::slice::from_ref(&region))?;
             }
-        } else {
-            Problem {
-                severity: Severity::Warning,
-                kind: "log-outside-chain",
-                key,
-                detail: "delivered outside the span the digest chain covers (before validation started, or not digested yet): not verified".into(),
+            let log_region = format!("{log_root}{region}/");
+            let mut state = RegionState {
+                days: tree::days(store, &log_region, log_days.0, log_days.1)?,
+                listed: HashMap::new(),
+                span: None,
+                no_digest_logs: 0,
+            };
+            let stream = trails.len() == 1;
+            let first = reports.len();
+            for (id, digests) in trails {
+                let mut w = Walk {
+                    store,
+                    keys,
+                    opts,
+                    report: TrailReport {
+                        account: id.0.clone(),
+                        region: id.1.clone(),
+                        trail: id.2.clone(),
+                        home_region: id.3.clone(),
+                        ..Default::default()
+                    },
+                    region: &mut state,
+                    valid_logs: &mut valid_logs,
+                    stream,
+                };
+                w.run(digests)?;
+                reports.push(w.report);
             }
-        });
-    }
-    for ((account, region), n) in no_digests {
-        unverified.push(Problem {
-            severity: Severity::Warning,
-            kind: "no-digests",
-            key: format!("AWSLogs/{account}/CloudTrail/{region}/"),
-            detail: format!("{n} log file(s) in the window and no digest files: not verified (is log file validation enabled?)"),
-        });
+            // The days the walks did not pass (or all of them, with several trails).
+            let mut no_trail = TrailReport::default();
+            let report = reports.get_mut(first).unwrap_or(&mut no_trail);
+            close_days(store, opts, &mut state, report, None)?;
+            if state.no_digest_logs > 0 {
+                unverified.push(Problem {
+                    severity: Severity::Warning,
+                    kind: "no-digests",
+                    key: log_region,
+                    detail: format!("{} log file(s) in the window and no digest files: not verified (is log file validation enabled?)", state.no_digest_logs),
+                });
+            }
+        }
     }
     let all_problems = reports.iter().flat_map(|r| &r.problems).chain(&unverified);
     let (mut errors, mut warnings) = (0, 0);

@@ -27,6 +27,7 @@ fn opts() -> Options {
         region: None,
         newest_signature: None,
         max_inflated: 1 << 30,
+        keep_valid_logs: true,
     }
 }
 
@@ -34,7 +35,7 @@ fn opts() -> Options {
 /// (signatures as object metadata, under a trail prefix); both must give the same report.
 fn check(t: &Trail, keys: &dyn KeyRing, o: &Options) -> Report {
     let local = validate(&LocalStore::new(t.dir.path()).unwrap(), keys, o).unwrap();
-    let remote = validate(&s3_store(t, o), keys, o).unwrap();
+    let remote = validate(&s3_store(t), keys, o).unwrap();
     assert_eq!(
         comparable(&remote),
         comparable(&local),
@@ -43,7 +44,7 @@ fn check(t: &Trail, keys: &dyn KeyRing, o: &Options) -> Report {
     local
 }
 
-fn s3_store(t: &Trail, o: &Options) -> S3Store {
+fn s3_store(t: &Trail) -> S3Store {
     static N: AtomicUsize = AtomicUsize::new(0);
     let moto = MotoServer::shared();
     let bucket = format!("trail-{}", N.fetch_add(1, Ordering::Relaxed));
@@ -55,7 +56,7 @@ fn s3_store(t: &Trail, o: &Options) -> S3Store {
         "secret",
     ));
     let url = S3Url::parse(&format!("s3://{bucket}/logs")).unwrap();
-    S3Store::new(Arc::new(client), url, o).unwrap()
+    S3Store::new(Arc::new(client), url).unwrap()
 }
 
 /// A report as JSON with its set of valid log files in order.

@@ -256,6 +256,16 @@ impl S3Client {
         list_source(store.as_ref(), url, scope, folder).await
     }
 
+    /// One folder level: the names of the sub-folders of `prefix` and the keys of its objects.
+    pub async fn list_dir(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<(Vec<String>, Vec<String>), S3Error> {
+        let store = self.store(bucket).await?;
+        crate::list::dir(store.as_ref(), bucket, prefix).await
+    }
+
     /// Read a whole object (from the cache when it holds this ETag).
     pub async fn fetch(
         &self,

@@ -71,22 +71,37 @@ fn path(prefix: &str) -> Option<ObjectPath> {
     (!p.is_empty()).then(|| ObjectPath::from(p))
 }
 
-/// Child folder names of `prefix` (one delimited listing, paginated by object_store).
+/// Child folder names of `prefix` and how many objects it holds directly.
 async fn children(
     store: &dyn ObjectStore,
     bucket: &str,
     prefix: &str,
 ) -> Result<(Vec<String>, usize), S3Error> {
+    let (folders, files) = dir(store, bucket, prefix).await?;
+    Ok((folders, files.len()))
+}
+
+/// One delimited listing of `prefix`: the names of its sub-folders and the keys of its objects.
+pub(crate) async fn dir(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    prefix: &str,
+) -> Result<(Vec<String>, Vec<String>), S3Error> {
     let r = store
         .list_with_delimiter(path(prefix).as_ref())
         .await
         .map_err(|e| classify(bucket, prefix, &e))?;
-    let names = r
+    let folders = r
         .common_prefixes
         .iter()
         .filter_map(|p| p.filename().map(str::to_string))
         .collect();
-    Ok((names, r.objects.len()))
+    let files = r
+        .objects
+        .into_iter()
+        .map(|o| o.location.to_string())
+        .collect();
+    Ok((folders, files))
 }
 
 fn is_account(s: &str) -> bool {

@@ -77,6 +77,7 @@ pub async fn verified_files(
             region: None,
             newest_signature: None,
             max_inflated,
+            keep_valid_logs: true,
         };
         let (keys, s3, r) = (keys.clone(), s3.clone(), root.clone());
         let handle = tokio::runtime::Handle::current();
@@ -91,7 +92,7 @@ pub async fn verified_files(
                         bucket: bucket.clone(),
                         prefix: prefix.clone(),
                     };
-                    Box::new(S3Store::with_handle(handle, client, url, &opts))
+                    Box::new(S3Store::with_handle(handle, client, url))
                 }
             };
             validate(store.as_ref(), keys.as_ref(), &opts)

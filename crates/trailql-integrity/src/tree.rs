@@ -1,0 +1,110 @@
+//! Finding the folders validation reads, one listing per level and pruned like queries: account
+//! folders (organization trails included), region folders, and the year/month/day folders that
+//! overlap a time span. Nothing here holds more than one level's names.
+
+use chrono::{Datelike, NaiveDate};
+
+use crate::store::Store;
+
+/// An account's folder: `AWSLogs/[o-…/]ACCOUNT/`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct AccountRoot {
+    pub path: String,
+    pub account: String,
+}
+
+fn is_account(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The account folders under the store's scope, `account` only when given.
+pub(crate) fn accounts(
+    store: &dyn Store,
+    account: Option<&str>,
+) -> Result<Vec<AccountRoot>, String> {
+    let scope = store.scope();
+    let parts: Vec<&str> = scope
+        .trim_end_matches('/')
+        .split('/')
+        .skip_while(|p| *p != "AWSLogs")
+        .skip(1)
+        .collect();
+    let wanted = |a: &str| account.is_none_or(|w| w == a);
+    let root = |base: &str, a: &str| AccountRoot {
+        path: format!("{base}{a}/"),
+        account: a.to_string(),
+    };
+    let mut out = Vec::new();
+    match parts.as_slice() {
+        [] => {
+            for name in store.list("AWSLogs/")?.folders {
+                if is_account(&name) && wanted(&name) {
+                    out.push(root("AWSLogs/", &name));
+                } else if name.starts_with("o-") {
+                    let org = format!("AWSLogs/{name}/");
+                    for a in store.list(&org)?.folders {
+                        if is_account(&a) && wanted(&a) {
+                            out.push(root(&org, &a));
+                        }
+                    }
+                }
+            }
+        }
+        [org] if org.starts_with("o-") => {
+            let org = format!("AWSLogs/{org}/");
+            for a in store.list(&org)?.folders {
+                if is_account(&a) && wanted(&a) {
+                    out.push(root(&org, &a));
+                }
+            }
+        }
+        [org, a, ..] if org.starts_with("o-") && wanted(a) => {
+            out.push(root(&format!("AWSLogs/{org}/"), a))
+        }
+        [a, ..] if is_account(a) && wanted(a) => out.push(root("AWSLogs/", a)),
+        _ => {}
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The day folders `…/YYYY/MM/DD/` under `region_prefix` between `from` and `to` (inclusive),
+/// newest first: one listing for the years, one per year for its months, one per month.
+pub(crate) fn days(
+    store: &dyn Store,
+    region_prefix: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<(NaiveDate, String)>, String> {
+    let number = |s: &str| s.parse::<u32>().ok();
+    let mut out = Vec::new();
+    for y in store.list(region_prefix)?.folders {
+        let Some(year) = number(&y).filter(|y| (from.year() as u32..=to.year() as u32).contains(y))
+        else {
+            continue;
+        };
+        let ym = format!("{region_prefix}{y}/");
+        for m in store.list(&ym)?.folders {
+            let Some(month) = number(&m) else { continue };
+            let key = (year, month);
+            let (lo, hi) = (
+                (from.year() as u32, from.month()),
+                (to.year() as u32, to.month()),
+            );
+            if key < lo || key > hi {
+                continue;
+            }
+            let ymd = format!("{ym}{m}/");
+            for d in store.list(&ymd)?.folders {
+                let date = number(&d)
+                    .and_then(|d| NaiveDate::from_ymd_opt(year as i32, month, d))
+                    .filter(|date| (from..=to).contains(date));
+                if let Some(date) = date {
+                    out.push((date, format!("{ymd}{d}/")));
+                }
+            }
+        }
+    }
+    out.sort_by_key(|d| std::cmp::Reverse(d.0));
+    Ok(out)
+}
