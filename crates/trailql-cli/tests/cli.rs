@@ -490,13 +490,19 @@ fn trailql_aws(keys: bool) -> Command {
     c
 }
 
-#[test]
-fn s3_sources_answer_like_local_ones_and_the_cache_saves_gets() {
+/// A generated trail in a folder and the same files in a bucket of a fresh moto server.
+fn bucket_with_trail(bucket: &str) -> (tempfile::TempDir, trailql_testkit::MotoServer) {
     let dir = tempfile::tempdir().unwrap();
     generate(dir.path());
     let moto = trailql_testkit::MotoServer::start();
-    moto.create_bucket("cli-trail");
-    moto.upload_dir("cli-trail", "", dir.path());
+    moto.create_bucket(bucket);
+    moto.upload_dir(bucket, "", dir.path());
+    (dir, moto)
+}
+
+#[test]
+fn s3_sources_answer_like_local_ones_and_the_cache_saves_gets() {
+    let (dir, moto) = bucket_with_trail("cli-trail");
     let endpoint = moto.endpoint();
     let sql = "SELECT eventname, count(*) AS n FROM cloudtrail_logs GROUP BY 1 ORDER BY 2 DESC, 1";
     let (local, _) = run_ok(&[
@@ -603,11 +609,7 @@ fn s3_sources_answer_like_local_ones_and_the_cache_saves_gets() {
 #[test]
 fn role_arn_is_assumed_through_sts_and_used_for_s3() {
     // moto serves STS too; the SDK finds it through the standard AWS_ENDPOINT_URL_STS.
-    let dir = tempfile::tempdir().unwrap();
-    generate(dir.path());
-    let moto = trailql_testkit::MotoServer::start();
-    moto.create_bucket("role-trail");
-    moto.upload_dir("role-trail", "", dir.path());
+    let (dir, moto) = bucket_with_trail("role-trail");
     let proxy = trailql_testkit::FaultProxy::start(moto.addr);
     let sql = "SELECT count(*) AS n FROM cloudtrail_logs";
     let (local, _) = run_ok(&[

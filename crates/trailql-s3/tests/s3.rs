@@ -412,3 +412,30 @@ async fn wrong_region_is_explained() {
     // A redirect is not retried: one request, then the explanation.
     assert_eq!(proxy.lists().len(), 1, "{:?}", proxy.requests());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_credentials_are_explained() {
+    let moto = MotoServer::start();
+    moto.create_bucket("old-session");
+    let proxy = FaultProxy::start(moto.addr);
+    proxy.inject("list-type=2", Fault::ExpiredToken, 1);
+    let c = S3Client::new(S3Options {
+        bucket_region: Some("us-east-1".into()),
+        ..options(&proxy.endpoint())
+    });
+    let e = c
+        .list(
+            &S3Url::parse("s3://old-session").unwrap(),
+            &ListScope::default(),
+        )
+        .await
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, S3Error::ExpiredCredentials { .. }), "{text}");
+    assert!(
+        text.contains("s3://old-session")
+            && text.contains("have expired")
+            && text.contains("aws sso login"),
+        "{text}"
+    );
+}

@@ -6,13 +6,13 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::http::{find, header, read_request};
+use crate::http::{find, header, read_request, serve_loopback};
 
 /// One `ListPublicKeys` call as the endpoint saw it.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,17 +39,10 @@ pub struct CloudTrailServer {
 
 impl CloudTrailServer {
     pub fn start() -> CloudTrailServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind CloudTrail endpoint");
-        let addr = listener.local_addr().expect("endpoint addr");
         let state = Arc::new(State::default());
         let st = state.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming().flatten() {
-                let st = st.clone();
-                std::thread::spawn(move || {
-                    let _ = serve(conn, &st);
-                });
-            }
+        let addr = serve_loopback("CloudTrail endpoint", move |conn| {
+            let _ = serve(conn, &st);
         });
         CloudTrailServer { addr, state }
     }

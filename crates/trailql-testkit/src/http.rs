@@ -1,7 +1,7 @@
 //! One HTTP/1.1 request per connection, enough to load test data and set up the server.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 #[derive(Debug)]
@@ -135,4 +135,21 @@ pub(crate) fn header(head: &str, name: &str) -> Option<String> {
             .eq_ignore_ascii_case(name)
             .then(|| v.trim().to_string())
     })
+}
+
+/// Accept connections on a free loopback port, each handled on its own thread.
+pub(crate) fn serve_loopback<F>(what: &str, handle: F) -> SocketAddr
+where
+    F: Fn(TcpStream) + Send + Sync + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind {what}: {e}"));
+    let addr = listener.local_addr().expect("local address");
+    let handle = std::sync::Arc::new(handle);
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let handle = handle.clone();
+            std::thread::spawn(move || handle(conn));
+        }
+    });
+    addr
 }

@@ -5,11 +5,11 @@
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::http::{find, header, read_request};
+use crate::http::{find, header, read_request, serve_loopback};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -20,6 +20,8 @@ pub enum Fault {
     /// Answer as S3 does when a request reaches the wrong region: `301 PermanentRedirect`
     /// (no `Location`) with `x-amz-bucket-region` naming the bucket's region.
     Redirect { region: &'static str },
+    /// Answer as S3 does to expired session credentials: `400 ExpiredToken`.
+    ExpiredToken,
     /// Forward, then send only the first half of the response and close.
     Truncate,
 }
@@ -69,17 +71,10 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     pub fn start(upstream: SocketAddr) -> FaultProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
-        let addr = listener.local_addr().expect("proxy addr");
         let state = Arc::new(State::default());
         let st = state.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming().flatten() {
-                let st = st.clone();
-                std::thread::spawn(move || {
-                    let _ = serve(conn, upstream, &st);
-                });
-            }
+        let addr = serve_loopback("proxy", move |conn| {
+            let _ = serve(conn, upstream, &st);
         });
         FaultProxy { addr, state }
     }
@@ -145,29 +140,31 @@ fn serve(mut client: TcpStream, upstream: SocketAddr, st: &State) -> std::io::Re
     st.log.lock().unwrap().push(seen);
     let fault = take_fault(st, &line);
     match fault {
-        Some(Fault::Status(code)) => {
-            let body = if code == 503 {
-                "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
-            } else {
-                "<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>"
-            };
-            let resp = format!(
-                "HTTP/1.1 {code} Injected\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            client.write_all(resp.as_bytes())?;
-        }
+        Some(Fault::Status(503)) => client.write_all(&s3_error(
+            "503 Slow Down",
+            "",
+            "SlowDown",
+            "Please reduce your request rate.",
+        ))?,
+        Some(Fault::Status(code)) => client.write_all(&s3_error(
+            &format!("{code} Injected"),
+            "",
+            "InternalError",
+            "We encountered an internal error. Please try again.",
+        ))?,
         Some(Fault::Drop) => {}
-        Some(Fault::Redirect { region }) => {
-            let body = format!(
-                "<Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be addressed using the specified endpoint. Please send all future requests to this endpoint.</Message><Endpoint>s3.{region}.amazonaws.com</Endpoint></Error>"
-            );
-            let resp = format!(
-                "HTTP/1.1 301 Moved Permanently\r\nx-amz-bucket-region: {region}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            client.write_all(resp.as_bytes())?;
-        }
+        Some(Fault::Redirect { region }) => client.write_all(&s3_error(
+            "301 Moved Permanently",
+            &format!("x-amz-bucket-region: {region}\r\n"),
+            "PermanentRedirect",
+            "The bucket you are attempting to access must be addressed using the specified endpoint. Please send all future requests to this endpoint.",
+        ))?,
+        Some(Fault::ExpiredToken) => client.write_all(&s3_error(
+            "400 Bad Request",
+            "",
+            "ExpiredToken",
+            "The provided token has expired.",
+        ))?,
         None | Some(Fault::Truncate) => {
             let resp = forward(&req, head_end, upstream)?;
             let resp = with_connection_close(&resp);
@@ -217,4 +214,14 @@ fn with_connection_close(resp: &[u8]) -> Vec<u8> {
     let mut v = connection_close(&resp[..end]).into_bytes();
     v.extend_from_slice(&resp[end + 4..]);
     v
+}
+
+/// A response as S3 writes its errors: the status, extra header lines, an XML `Error` body.
+fn s3_error(status: &str, headers: &str, code: &str, message: &str) -> Vec<u8> {
+    let body = format!("<Error><Code>{code}</Code><Message>{message}</Message></Error>");
+    format!(
+        "HTTP/1.1 {status}\r\n{headers}Content-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
