@@ -241,6 +241,16 @@ async fn retries_503_dropped_and_cut_connections() {
     assert_eq!(s.objects_fetched, 4);
 }
 
+/// The error of listing `bucket` with its region given (no HeadBucket first).
+async fn list_error_in_us_east_1(endpoint: &str, bucket: &str) -> S3Error {
+    let c = S3Client::new(S3Options {
+        bucket_region: Some("us-east-1".into()),
+        ..options(endpoint)
+    });
+    let url = S3Url::parse(&format!("s3://{bucket}")).unwrap();
+    c.list(&url, &ListScope::default()).await.unwrap_err()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_bucket_is_explained() {
     let moto = MotoServer::start();
@@ -257,17 +267,7 @@ async fn missing_bucket_is_explained() {
         .to_string()
         .contains("s3://no-such-trail: the bucket does not exist"));
     // Also when the region is given (no HeadBucket): the listing's NoSuchBucket is recognised.
-    let c = S3Client::new(S3Options {
-        bucket_region: Some("us-east-1".into()),
-        ..options(&moto.endpoint())
-    });
-    let e = c
-        .list(
-            &S3Url::parse("s3://no-such-trail").unwrap(),
-            &ListScope::default(),
-        )
-        .await
-        .unwrap_err();
+    let e = list_error_in_us_east_1(&moto.endpoint(), "no-such-trail").await;
     assert!(matches!(e, S3Error::NoSuchBucket { .. }), "{e}");
 }
 
@@ -392,17 +392,7 @@ async fn wrong_region_is_explained() {
         },
         1,
     );
-    let c = S3Client::new(S3Options {
-        bucket_region: Some("us-east-1".into()),
-        ..options(&proxy.endpoint())
-    });
-    let e = c
-        .list(
-            &S3Url::parse("s3://far-trail").unwrap(),
-            &ListScope::default(),
-        )
-        .await
-        .unwrap_err();
+    let e = list_error_in_us_east_1(&proxy.endpoint(), "far-trail").await;
     let text = e.to_string();
     assert!(matches!(e, S3Error::WrongRegion { .. }), "{text}");
     assert!(
@@ -419,17 +409,7 @@ async fn expired_credentials_are_explained() {
     moto.create_bucket("old-session");
     let proxy = FaultProxy::start(moto.addr);
     proxy.inject("list-type=2", Fault::ExpiredToken, 1);
-    let c = S3Client::new(S3Options {
-        bucket_region: Some("us-east-1".into()),
-        ..options(&proxy.endpoint())
-    });
-    let e = c
-        .list(
-            &S3Url::parse("s3://old-session").unwrap(),
-            &ListScope::default(),
-        )
-        .await
-        .unwrap_err();
+    let e = list_error_in_us_east_1(&proxy.endpoint(), "old-session").await;
     let text = e.to_string();
     assert!(matches!(e, S3Error::ExpiredCredentials { .. }), "{text}");
     assert!(
