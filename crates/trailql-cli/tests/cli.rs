@@ -513,14 +513,18 @@ fn s3_sources_answer_like_local_ones_and_the_cache_saves_gets() {
         "csv",
         sql,
     ]);
-    let cache = tempfile::tempdir().unwrap();
-    let run = |extra: &[&str]| {
-        let mut args = vec!["query", "-s", "s3://cli-trail", "--endpoint-url", &endpoint];
+    // `trailql query -s SOURCE --endpoint-url moto EXTRA… --format csv SQL`, with or without keys.
+    let query = |keys: bool, source: &str, extra: &[&str]| {
+        let mut args = vec!["query", "-s", source, "--endpoint-url", &endpoint];
         args.extend_from_slice(extra);
         args.extend_from_slice(&["--format", "csv", sql]);
-        let out = trailql_aws(true).args(&args).output().unwrap();
+        trailql_aws(keys).args(&args).output().unwrap()
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        let out = query(true, "s3://cli-trail", extra);
         let err = String::from_utf8_lossy(&out.stderr).to_string();
-        assert!(out.status.success(), "{args:?}: {err}");
+        assert!(out.status.success(), "{extra:?}: {err}");
         (String::from_utf8(out.stdout).unwrap(), err)
     };
     let (first, err1) = run(&["--cache", cache.path().to_str().unwrap()]);
@@ -538,17 +542,7 @@ fn s3_sources_answer_like_local_ones_and_the_cache_saves_gets() {
     );
 
     // A missing bucket: the message names it and says what to check; exit code 1.
-    let out = trailql_aws(true)
-        .args([
-            "query",
-            "-s",
-            "s3://no-such-trail",
-            "--endpoint-url",
-            &endpoint,
-            sql,
-        ])
-        .output()
-        .unwrap();
+    let out = query(true, "s3://no-such-trail", &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -557,17 +551,7 @@ fn s3_sources_answer_like_local_ones_and_the_cache_saves_gets() {
     );
 
     // No credentials anywhere: says where they are looked for and what to do.
-    let out = trailql_aws(false)
-        .args([
-            "query",
-            "-s",
-            "s3://cli-trail",
-            "--endpoint-url",
-            &endpoint,
-            sql,
-        ])
-        .output()
-        .unwrap();
+    let out = query(false, "s3://cli-trail", &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -576,20 +560,7 @@ fn s3_sources_answer_like_local_ones_and_the_cache_saves_gets() {
     );
     // ... unless the bucket is public.
     moto.allow_public_read("cli-trail");
-    let out = trailql_aws(false)
-        .args([
-            "query",
-            "-s",
-            "s3://cli-trail",
-            "--endpoint-url",
-            &endpoint,
-            "--no-sign-request",
-            "--format",
-            "csv",
-            sql,
-        ])
-        .output()
-        .unwrap();
+    let out = query(false, "s3://cli-trail", &["--no-sign-request"]);
     assert!(
         out.status.success(),
         "{}",

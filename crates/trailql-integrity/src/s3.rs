@@ -91,8 +91,9 @@ impl Store for S3Store {
     }
 
     fn open(&self, key: &str) -> Result<Option<Box<dyn Read + '_>>, String> {
-        let mut last = self.last.lock().expect("last digest");
-        let bytes = match last.take() {
+        // Take the kept digest out first: the lock is not held across a GET.
+        let kept = self.last.lock().expect("last digest").take();
+        let bytes = match kept {
             Some((k, b)) if k == key => Some(b),
             _ => self.get(key)?.map(|(b, _)| b),
         };

@@ -34,6 +34,16 @@ pub(crate) fn accounts(
         path: format!("{base}{a}/"),
         account: a.to_string(),
     };
+    // The wanted accounts of an organization folder.
+    let org_accounts = |org: &str, out: &mut Vec<AccountRoot>| -> Result<(), String> {
+        let org = format!("AWSLogs/{org}/");
+        for a in store.list(&org)?.folders {
+            if is_account(&a) && wanted(&a) {
+                out.push(root(&org, &a));
+            }
+        }
+        Ok(())
+    };
     let mut out = Vec::new();
     match parts.as_slice() {
         [] => {
@@ -41,23 +51,11 @@ pub(crate) fn accounts(
                 if is_account(&name) && wanted(&name) {
                     out.push(root("AWSLogs/", &name));
                 } else if name.starts_with("o-") {
-                    let org = format!("AWSLogs/{name}/");
-                    for a in store.list(&org)?.folders {
-                        if is_account(&a) && wanted(&a) {
-                            out.push(root(&org, &a));
-                        }
-                    }
+                    org_accounts(&name, &mut out)?;
                 }
             }
         }
-        [org] if org.starts_with("o-") => {
-            let org = format!("AWSLogs/{org}/");
-            for a in store.list(&org)?.folders {
-                if is_account(&a) && wanted(&a) {
-                    out.push(root(&org, &a));
-                }
-            }
-        }
+        [org] if org.starts_with("o-") => org_accounts(org, &mut out)?,
         [org, a, ..] if org.starts_with("o-") && wanted(a) => {
             out.push(root(&format!("AWSLogs/{org}/"), a))
         }
