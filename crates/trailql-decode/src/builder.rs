@@ -141,6 +141,18 @@ impl ColBuilder {
         }
     }
 
+    /// Append a JSON string without escapes (`raw` with its quotes) to a string column; `false`
+    /// for other columns, which take it through [`ColBuilder::append`].
+    pub(crate) fn append_plain_str(&mut self, raw: &str) -> bool {
+        match self {
+            ColBuilder::Str { b, .. } => {
+                b.append_value(&raw[1..raw.len() - 1]);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Append one value for the current row.
     pub(crate) fn append(&mut self, v: LazyValue<'_>, report: &mut FileReport, record: u64) {
         let t = v.get_type();

@@ -137,18 +137,16 @@ pub fn decode_text(
         }
     };
     let mut dec = RecordDecoder::new(plan, meta);
-    if dec.needs_parse() && !dec.needs_record_text() {
-        // Nothing needs each record's text: walk every record once.
-        let (mark, before) = (batches.len(), report.clone());
-        if crate::single_pass::decode(records, &mut dec, report, batches).is_ok() {
-            dec.flush(batches);
-            return;
-        }
-        // Bad input: start over on the record-by-record path, which keeps what precedes it.
-        batches.truncate(mark);
-        *report = before;
-        dec = RecordDecoder::new(plan, meta);
+    let (mark, before) = (batches.len(), report.clone());
+    if crate::records::decode(records, &mut dec, report, batches).is_ok() {
+        dec.flush(batches);
+        return;
     }
+    // Something unexpected: start over record by record, which reports it and keeps what
+    // precedes it.
+    batches.truncate(mark);
+    *report = before;
+    dec = RecordDecoder::new(plan, meta);
     for (i, item) in sonic_rs::to_array_iter(records).enumerate() {
         match item {
             Ok(rec) => dec.push(rec, i as u64, report, batches),
@@ -281,7 +279,7 @@ impl<'p> RecordDecoder<'p> {
     }
 
     /// Is each record's text needed (for the prefilter or `eventjson`)?
-    fn needs_record_text(&self) -> bool {
+    pub(crate) fn needs_record_text(&self) -> bool {
         self.plan.prefilter.is_some() || self.eventjson.is_some()
     }
 
@@ -290,6 +288,20 @@ impl<'p> RecordDecoder<'p> {
     pub(crate) fn slot_for(&self, key: &str) -> Option<usize> {
         let slot = record_index_of_key(key).and_then(|i| self.slots[i])?;
         (self.builders[slot].len() == self.rows).then_some(slot)
+    }
+
+    /// A record's whole text: `false` when the prefilter rules it out; else kept for `eventjson`.
+    pub(crate) fn take_record_text(&mut self, text: &str, report: &mut FileReport) -> bool {
+        if let Some(p) = &self.plan.prefilter {
+            if !p.may_match(text.as_bytes()) {
+                report.prefiltered_records += 1;
+                return false;
+            }
+        }
+        if let Some(b) = &mut self.eventjson {
+            b.append_value(text);
+        }
+        true
     }
 
     fn push(
@@ -307,14 +319,8 @@ impl<'p> RecordDecoder<'p> {
             ));
             return;
         }
-        if let Some(p) = &self.plan.prefilter {
-            if !p.may_match(rec.as_raw_str().as_bytes()) {
-                report.prefiltered_records += 1;
-                return;
-            }
-        }
-        if let Some(b) = &mut self.eventjson {
-            b.append_value(rec.as_raw_str());
+        if !self.take_record_text(rec.as_raw_str(), report) {
+            return;
         }
         if self.needs_parse() {
             if let Some(iter) = rec.into_object_iter() {

@@ -1,7 +1,8 @@
 //! CloudTrail log files decoded straight to Arrow.
 //!
-//! Bytes → [`inflate`] (gzip, capped) → the `Records` array, walked lazily with sonic-rs (SIMD) →
-//! the [`prefilter`] skips records that cannot match → only the projected columns are built
+//! Bytes → [`inflate`] (gzip, capped) → the `Records` array, walked by structure (`records`,
+//! `structural`: SIMD bit masks, values nobody reads are never parsed) → the [`prefilter`] skips
+//! records that cannot match → only the projected columns are parsed (sonic-rs) and built
 //! ([`builder`]) → record batches of the [`schema`]. Every problem is counted in a
 //! [`report::FileReport`] and decoding goes on wherever the format allows.
 
@@ -10,9 +11,10 @@ pub mod file;
 pub mod inflate;
 mod libdeflate;
 pub mod prefilter;
+mod records;
 pub mod report;
 pub mod schema;
-mod single_pass;
+mod structural;
 
 pub use file::{decode_file, decode_text, DecodePlan, Decoded, FileMeta};
 pub use prefilter::Prefilter;
