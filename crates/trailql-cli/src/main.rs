@@ -234,8 +234,7 @@ async fn shell(scan: ScanArgs) -> Result<ExitCode> {
         let _ = rl.load_history(h);
     }
     eprintln!(
-        "trailql shell: {} local files under {} source(s) (buckets are listed per query). Table cloudtrail_logs. End statements with ';'. .schema, .quit",
-        engine.files_found,
+        "trailql shell: {} source(s), listed per query. Table cloudtrail_logs. End statements with ';'. .schema, .quit",
         scan.source.sources.len()
     );
     let mut buf = String::new();

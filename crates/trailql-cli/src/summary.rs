@@ -113,9 +113,10 @@ pub fn print(report: &ScanReport, rows: Option<u64>, elapsed: Duration, detailed
     if detailed {
         let secs = elapsed.as_secs_f64().max(1e-9);
         eprintln!(
-            "stats: files total {} · pruned by key {} · to read {} ({}) · read {} · skipped whole by prefilter {} · records skipped by prefilter {} · bad records {} · type problems {} · {} events/s",
+            "stats: files total {} · pruned by key {} · folders not walked {} · to read {} ({}) · read {} · skipped whole by prefilter {} · records skipped by prefilter {} · bad records {} · type problems {} · {} events/s",
             thousands(s.files_total),
             thousands(s.files_pruned),
+            thousands(s.folders_pruned),
             thousands(s.files_to_read),
             bytes(s.bytes_to_read),
             thousands(s.files_read),
@@ -139,7 +140,15 @@ pub fn line(s: &ReportSnapshot, rows: Option<u64>, elapsed: Duration) -> String 
         thousands(s.files_read),
         bytes(s.bytes_read)
     ));
-    parts.push(format!("pruned {}", thousands(s.files_pruned)));
+    parts.push(if s.folders_pruned > 0 {
+        format!(
+            "pruned {} (and {} folders)",
+            thousands(s.files_pruned),
+            thousands(s.folders_pruned)
+        )
+    } else {
+        format!("pruned {}", thousands(s.files_pruned))
+    });
     let skipped = s.files_skipped();
     if skipped > 0 {
         let detail: Vec<String> = s.skipped.iter().map(|(k, v)| format!("{k} {v}")).collect();

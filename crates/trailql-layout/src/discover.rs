@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::key::{classify, KeyKind};
+use crate::scope::ListScope;
 
 /// Where a file's bytes are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,30 +68,53 @@ pub struct WalkProblem {
 pub struct Discovery {
     pub files: Vec<SourceFile>,
     pub problems: Vec<WalkProblem>,
+    /// Folders not walked because the scope rules them out.
+    pub folders_pruned: u64,
 }
 
-/// Walk each source (a folder, recursively, or a single file).
-pub fn discover_local(sources: &[PathBuf]) -> Result<Discovery, DiscoverError> {
+fn source_metadata(src: &Path) -> Result<std::fs::Metadata, DiscoverError> {
+    std::fs::metadata(src).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            DiscoverError::NotFound {
+                path: src.to_path_buf(),
+            }
+        } else {
+            DiscoverError::Io {
+                path: src.to_path_buf(),
+                source: e,
+            }
+        }
+    })
+}
+
+/// Check that every source can be read, without walking it.
+pub fn check_local(sources: &[PathBuf]) -> Result<(), DiscoverError> {
+    sources
+        .iter()
+        .try_for_each(|s| source_metadata(s).map(|_| ()))
+}
+
+/// Walk each source (a folder, recursively, or a single file), leaving out the folders of the
+/// `AWSLogs/` grammar that `scope` rules out (accounts, regions, days).
+pub fn discover_local(sources: &[PathBuf], scope: &ListScope) -> Result<Discovery, DiscoverError> {
     let mut out = Discovery::default();
     for src in sources {
-        let meta = std::fs::metadata(src).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                DiscoverError::NotFound { path: src.clone() }
-            } else {
-                DiscoverError::Io {
-                    path: src.clone(),
-                    source: e,
-                }
-            }
-        })?;
+        let meta = source_metadata(src)?;
         if meta.is_file() {
             out.files.push(source_file(src, meta.len()));
             continue;
         }
-        for entry in walkdir::WalkDir::new(src)
+        let mut pruned = 0u64;
+        let walk = walkdir::WalkDir::new(src)
             .follow_links(true)
             .sort_by_file_name()
-        {
+            .into_iter()
+            .filter_entry(|e| {
+                let keep = !e.file_type().is_dir() || e.depth() == 0 || wanted(scope, e.path());
+                pruned += u64::from(!keep);
+                keep
+            });
+        for entry in walk {
             match entry {
                 Ok(e) if e.file_type().is_file() => {
                     let size = e.metadata().map(|m| m.len()).unwrap_or(0);
@@ -106,8 +130,20 @@ pub fn discover_local(sources: &[PathBuf]) -> Result<Discovery, DiscoverError> {
                 }),
             }
         }
+        out.folders_pruned += pruned;
     }
     Ok(out)
+}
+
+fn wanted(scope: &ListScope, folder: &Path) -> bool {
+    let parts: Vec<&str> = folder
+        .components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(s) => s.to_str(),
+            _ => None,
+        })
+        .collect();
+    scope.wants_folder(&parts)
 }
 
 fn source_file(path: &Path, size: u64) -> SourceFile {
@@ -143,15 +179,27 @@ mod tests {
         .unwrap();
         std::fs::write(dig.join("d.json.gz"), b"x").unwrap();
         std::fs::write(dir.path().join("notes.txt"), b"x").unwrap();
-        let d = discover_local(&[dir.path().to_path_buf()]).unwrap();
+        let d = discover_local(&[dir.path().to_path_buf()], &ListScope::default()).unwrap();
         assert_eq!(d.files.len(), 3);
         let kinds: Vec<_> = d.files.iter().map(|f| f.kind.clone()).collect();
         assert!(matches!(kinds[0], KeyKind::TrailLog(_)));
         assert_eq!(kinds[1], KeyKind::NotEvents(SkipReason::Digest));
         assert_eq!(kinds[2], KeyKind::Other);
         assert!(matches!(
-            discover_local(&[dir.path().join("missing")]),
+            discover_local(&[dir.path().join("missing")], &ListScope::default()),
             Err(DiscoverError::NotFound { .. })
         ));
+        assert!(check_local(&[dir.path().join("missing")]).is_err());
+        // A window of other days leaves the day folder out (the digest folder is walked).
+        let other_days = ListScope {
+            window: crate::TimeWindow {
+                start: Some("2024-09-01T00:00:00Z".parse().unwrap()),
+                end: None,
+            },
+            ..ListScope::default()
+        };
+        let d = discover_local(&[dir.path().to_path_buf()], &other_days).unwrap();
+        assert_eq!(d.files.len(), 2);
+        assert_eq!(d.folders_pruned, 1);
     }
 }

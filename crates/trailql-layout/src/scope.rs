@@ -68,6 +68,44 @@ impl ListScope {
         }
     }
 
+    /// Can a file under this folder matter? Decided from the folder's place in the
+    /// `AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD` grammar (its path components, in
+    /// order): a folder of an account or region the question leaves out, or of days wholly before
+    /// the window's first day or after its last delivery day, is not needed. Folders outside the
+    /// grammar are.
+    pub fn wants_folder(&self, components: &[&str]) -> bool {
+        let Some(c) = components.iter().rposition(|p| *p == "CloudTrail") else {
+            return true;
+        };
+        let under_awslogs = match c {
+            0 | 1 => false,
+            _ if components[c - 2] == "AWSLogs" => true,
+            _ => c >= 3 && components[c - 3] == "AWSLogs" && components[c - 2].starts_with("o-"),
+        };
+        if !under_awslogs {
+            return true;
+        }
+        if !self.wants_account(components[c - 1]) {
+            return false;
+        }
+        let rest = &components[c + 1..];
+        if rest
+            .first()
+            .is_some_and(|region| !self.wants_region(region))
+        {
+            return false;
+        }
+        let Some((first, last)) = folder_days(rest.get(1..).unwrap_or(&[])) else {
+            return true;
+        };
+        let before = self
+            .window
+            .start
+            .is_some_and(|start| last < start.date_naive());
+        let after = self.last_day().is_some_and(|end| first > end);
+        !(before || after)
+    }
+
     /// Is a key of a region folder (`YYYY/MM/DD/…` after `region_prefix`) past the last day?
     /// Keys sort by day, so a listing can stop at the first such key.
     pub fn past_end(&self, region_prefix: &str, key: &str) -> bool {
@@ -84,6 +122,28 @@ impl ListScope {
         match (y.parse(), m.parse(), d.parse()) {
             (Ok(y), Ok(m), Ok(d)) => NaiveDate::from_ymd_opt(y, m, d).is_some_and(|day| day > last),
             _ => false,
+        }
+    }
+}
+
+/// The days a `YYYY[/MM[/DD]]` folder path covers (`None`: not such a path, or no date part).
+fn folder_days(parts: &[&str]) -> Option<(NaiveDate, NaiveDate)> {
+    let num = |i: usize, len: usize| -> Option<u32> {
+        let p = parts.get(i)?;
+        (p.len() == len && p.bytes().all(|b| b.is_ascii_digit())).then(|| p.parse().ok())?
+    };
+    let year = num(0, 4)? as i32;
+    let first_of = |m: u32| NaiveDate::from_ymd_opt(year, m, 1);
+    match (num(1, 2), num(2, 2)) {
+        (None, _) => Some((first_of(1)?, NaiveDate::from_ymd_opt(year, 12, 31)?)),
+        (Some(m), None) => {
+            let first = first_of(m)?;
+            let next = first.checked_add_months(chrono::Months::new(1))?;
+            Some((first, next.pred_opt()?))
+        }
+        (Some(m), Some(d)) => {
+            let day = NaiveDate::from_ymd_opt(year, m, d)?;
+            Some((day, day))
         }
     }
 }
@@ -166,6 +226,52 @@ mod tests {
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn folders_out_of_scope_are_not_walked() {
+        let scope = ListScope {
+            accounts: Some(["111122223333".to_string()].into()),
+            regions: None,
+            window: TimeWindow {
+                start: Some(t("2024-08-02T10:00:00Z")),
+                end: Some(t("2024-08-02T23:30:00Z")),
+            },
+            late_margin: Some(Duration::hours(1)),
+        };
+        let wants = |p: &str| scope.wants_folder(&p.split('/').collect::<Vec<_>>());
+        let region = "data/AWSLogs/111122223333/CloudTrail/us-east-1";
+        for (folder, want) in [
+            ("data", true),
+            ("data/AWSLogs/111122223333", true),
+            ("data/AWSLogs/999999999999/CloudTrail", false),
+            (
+                "data/AWSLogs/o-abc/999999999999/CloudTrail/eu-west-1",
+                false,
+            ),
+            (
+                "data/AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2024/08/01",
+                true,
+            ),
+            (region, true),
+            (&format!("{region}/2023"), false),
+            (&format!("{region}/2024"), true),
+            (&format!("{region}/2024/07"), false),
+            (&format!("{region}/2024/08"), true),
+            (&format!("{region}/2024/08/01"), false),
+            (&format!("{region}/2024/08/02"), true),
+            // The end plus the late margin is past midnight: the next day's files may hold it.
+            (&format!("{region}/2024/08/03"), true),
+            (&format!("{region}/2024/08/04"), false),
+            (&format!("{region}/2024/09"), false),
+            (&format!("{region}/2024/08/xx"), true),
+            // A user's own folder named CloudTrail above the trail is not the grammar's.
+            ("CloudTrail/2019", true),
+        ] {
+            assert_eq!(wants(folder), want, "{folder}");
+        }
+        let open = ListScope::default();
+        assert!(open.wants_folder(&["AWSLogs", "1", "CloudTrail", "r", "1999"]));
     }
 
     #[test]

@@ -39,10 +39,22 @@ fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
-/// Keys (relative to the trail folder) that the local discovery keeps for a scope.
+/// Keys (relative to the trail folder) that a full local walk keeps for a scope; the local walk
+/// pruned by the scope must find the same.
 fn expected(dir: &Path, scope: &ListScope) -> BTreeSet<String> {
-    let d = discover_local(&[dir.join("AWSLogs")]).unwrap();
-    d.files
+    let all = discover_local(&[dir.join("AWSLogs")], &ListScope::default()).unwrap();
+    let want = keep(&all.files, scope);
+    let pruned = discover_local(&[dir.join("AWSLogs")], scope).unwrap();
+    assert_eq!(
+        keep(&pruned.files, scope),
+        want,
+        "the pruned walk lost a file"
+    );
+    want
+}
+
+fn keep(files: &[trailql_layout::SourceFile], scope: &ListScope) -> BTreeSet<String> {
+    files
         .iter()
         .filter(|f| match &f.kind {
             KeyKind::TrailLog(k) => {

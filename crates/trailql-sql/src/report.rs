@@ -19,6 +19,8 @@ pub struct Warning {
 pub struct ScanReport {
     pub files_total: AtomicU64,
     pub files_pruned: AtomicU64,
+    /// Local folders not walked (out of the query's accounts, regions or days).
+    pub folders_pruned: AtomicU64,
     pub files_to_read: AtomicU64,
     pub bytes_to_read: AtomicU64,
     pub files_read: AtomicU64,
@@ -42,6 +44,7 @@ pub struct ScanReport {
 pub struct ReportSnapshot {
     pub files_total: u64,
     pub files_pruned: u64,
+    pub folders_pruned: u64,
     pub files_to_read: u64,
     pub bytes_to_read: u64,
     pub files_read: u64,
@@ -95,6 +98,7 @@ impl ScanReport {
         ReportSnapshot {
             files_total: g(&self.files_total),
             files_pruned: g(&self.files_pruned),
+            folders_pruned: g(&self.folders_pruned),
             files_to_read: g(&self.files_to_read),
             bytes_to_read: g(&self.bytes_to_read),
             files_read: g(&self.files_read),
@@ -124,6 +128,7 @@ impl ScanReport {
         for c in [
             &self.files_total,
             &self.files_pruned,
+            &self.folders_pruned,
             &self.files_to_read,
             &self.bytes_to_read,
             &self.files_read,

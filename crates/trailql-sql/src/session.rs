@@ -8,7 +8,7 @@ use datafusion::common::Result;
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::config::SessionConfig;
 use datafusion::prelude::SessionContext;
-use trailql_layout::discover_local;
+use trailql_layout::check_local;
 
 use crate::report::ScanReport;
 use crate::rewrite::athena_to_datafusion;
@@ -22,8 +22,6 @@ pub const TABLE: &str = "cloudtrail_logs";
 pub struct Engine {
     pub ctx: SessionContext,
     pub report: Arc<ScanReport>,
-    /// Files found under the local sources (all kinds).
-    pub files_found: usize,
     /// The S3 client when a source is a bucket.
     pub s3: Option<Arc<S3Client>>,
 }
@@ -78,7 +76,8 @@ impl Engine {
         Engine::open_sources(&sources, options, S3Options::default())
     }
 
-    /// Local sources are walked now; buckets are listed by each query, pruned by its filters.
+    /// Local sources are checked now; they are walked, and buckets listed, by each query, pruned
+    /// by its filters.
     pub fn open_sources(
         sources: &[Source],
         options: ScanOptions,
@@ -92,13 +91,9 @@ impl Engine {
                 Source::S3(u) => urls.push(u.clone()),
             }
         }
-        let discovery = discover_local(&local)?;
+        check_local(&local)?;
         let report = Arc::new(ScanReport::default());
-        for p in &discovery.problems {
-            report.warn(&p.path, format!("cannot list: {}", p.message));
-        }
-        let files_found = discovery.files.len();
-        let mut table = CloudTrailTable::new(discovery.files, options, report.clone());
+        let mut table = CloudTrailTable::new(local, options, report.clone());
         let client = (!urls.is_empty()).then(|| Arc::new(S3Client::new(s3)));
         if let Some(client) = &client {
             table = table.with_remote(RemoteSources {
@@ -113,7 +108,6 @@ impl Engine {
         Ok(Engine {
             ctx,
             report,
-            files_found,
             s3: client,
         })
     }

@@ -1,6 +1,8 @@
-//! The `cloudtrail_logs` table: files known up front, pruned per query by key and filters.
+//! The `cloudtrail_logs` table: local folders walked and buckets listed per query, leaving out
+//! what the query's account, region and time rule out, then files pruned by key and filters.
 
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -15,7 +17,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use trailql_decode::{table_schema, DecodePlan, FileMeta, Prefilter};
 use trailql_integrity::PublicKeys;
-use trailql_layout::{KeyKind, ListScope, SourceFile, TimeWindow};
+use trailql_layout::{discover_local, KeyKind, ListScope, SourceFile, TimeWindow};
 use trailql_s3::{S3Client, S3Url};
 
 use crate::verify::verified_files;
@@ -61,17 +63,17 @@ pub struct RemoteSources {
 
 #[derive(Debug)]
 pub struct CloudTrailTable {
-    /// Local files, found once when the table is opened.
-    files: Arc<Vec<Arc<SourceFile>>>,
+    /// Local folders and files, walked per query.
+    local: Vec<PathBuf>,
     remote: Option<RemoteSources>,
     options: ScanOptions,
     report: Arc<ScanReport>,
 }
 
 impl CloudTrailTable {
-    pub fn new(files: Vec<SourceFile>, options: ScanOptions, report: Arc<ScanReport>) -> Self {
+    pub fn new(local: Vec<PathBuf>, options: ScanOptions, report: Arc<ScanReport>) -> Self {
         CloudTrailTable {
-            files: Arc::new(files.into_iter().map(Arc::new).collect()),
+            local,
             remote: None,
             options,
             report,
@@ -85,35 +87,56 @@ impl CloudTrailTable {
         self
     }
 
-    /// List the buckets for one scan: only the accounts, regions and key range the filters allow.
-    async fn list_remote(
-        &self,
-        filters: &[Expr],
-        window: TimeWindow,
-    ) -> Result<Vec<Arc<SourceFile>>> {
-        let Some(remote) = &self.remote else {
-            return Ok(Vec::new());
-        };
-        let scope = ListScope {
+    /// The accounts, regions and time one scan can touch.
+    fn scope(&self, filters: &[Expr], window: TimeWindow) -> ListScope {
+        ListScope {
             accounts: partition_values(filters, "account"),
             regions: partition_values(filters, "region"),
             window,
             late_margin: self.options.late_margin,
+        }
+    }
+
+    /// A folder or prefix that cannot be listed: a warning, or with `--strict` an error.
+    fn listing_problem(&self, at: String, problem: impl std::fmt::Display) -> Result<()> {
+        let msg = format!("cannot list: {problem}");
+        if self.options.strict {
+            return Err(DataFusionError::Execution(format!(
+                "{at}: {msg} (--strict: a folder or prefix that cannot be listed is an error)"
+            )));
+        }
+        self.report.warn(at, msg);
+        Ok(())
+    }
+
+    /// Walk the local sources for one scan, leaving out the folders the scope rules out.
+    fn list_local(&self, scope: &ListScope) -> Result<Vec<Arc<SourceFile>>> {
+        if self.local.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found = discover_local(&self.local, scope)
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        for p in found.problems {
+            self.listing_problem(p.path, p.message)?;
+        }
+        self.report
+            .add(&self.report.folders_pruned, found.folders_pruned);
+        Ok(found.files.into_iter().map(Arc::new).collect())
+    }
+
+    /// List the buckets for one scan: only the accounts, regions and key range the scope allows.
+    async fn list_remote(&self, scope: &ListScope) -> Result<Vec<Arc<SourceFile>>> {
+        let Some(remote) = &self.remote else {
+            return Ok(Vec::new());
         };
         let listings =
-            futures::future::join_all(remote.urls.iter().map(|u| remote.client.list(u, &scope)))
+            futures::future::join_all(remote.urls.iter().map(|u| remote.client.list(u, scope)))
                 .await;
         let mut out = Vec::new();
         for listing in listings {
             let listing = listing.map_err(|e| DataFusionError::External(Box::new(e)))?;
             for (prefix, problem) in listing.problems {
-                let msg = format!("cannot list: {problem}");
-                if self.options.strict {
-                    return Err(DataFusionError::Execution(format!(
-                        "{prefix}: {msg} (--strict: a prefix that cannot be listed is an error)"
-                    )));
-                }
-                self.report.warn(prefix, msg);
+                self.listing_problem(prefix, problem)?;
             }
             out.extend(listing.files.into_iter().map(Arc::new));
         }
@@ -253,12 +276,14 @@ impl TableProvider for CloudTrailTable {
             .filter(|f| only_partition_columns(f))
             .collect();
 
-        let listed = self.list_remote(filters, window).await?;
-        let files_total = self.files.len() + listed.len();
+        let scope = self.scope(filters, window);
+        let mut listed = self.list_local(&scope)?;
+        listed.extend(self.list_remote(&scope).await?);
+        let files_total = listed.len();
         let mut candidates = Vec::new();
         let mut skipped: HashMap<&'static str, u64> = HashMap::new();
         let mut pruned = 0u64;
-        for f in self.files.iter().chain(listed.iter()) {
+        for f in listed.iter() {
             match &f.kind {
                 KeyKind::TrailLog(k) => {
                     if window.may_contain(k, self.options.late_margin) {
