@@ -36,7 +36,7 @@ pub enum Command {
       FROM cloudtrail_logs
       WHERE eventname = 'AuthorizeSecurityGroupIngress' AND requestparameters LIKE '%0.0.0.0/0%'\"
 
-  # One day of one account, pruned by key before any file is opened:
+  # One day of one account: other folders are not walked, files pruned by key before opening:
   trailql query -s ./AWSLogs --stats \"SELECT count(*) FROM cloudtrail_logs
       WHERE account = '111122223333' AND eventtime >= '2024-08-03' AND eventtime < '2024-08-04'\"
 
@@ -202,7 +202,8 @@ pub struct QueryArgs {
     /// Write the result to a file instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Print the physical plan's scan line (files read vs pruned, prefilter) and detailed counts.
+    /// Print the physical plan's scan line (files read vs pruned, prefilter) and detailed counts
+    /// (including folders not walked because the filters rule them out).
     #[arg(long)]
     pub stats: bool,
 }
