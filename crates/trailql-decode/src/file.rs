@@ -278,9 +278,9 @@ impl<'p> RecordDecoder<'p> {
         !self.builders.is_empty()
     }
 
-    /// Is each record's text needed (for the prefilter or `eventjson`)?
-    pub(crate) fn needs_record_text(&self) -> bool {
-        self.plan.prefilter.is_some() || self.eventjson.is_some()
+    /// Must each record's text pass the prefilter before it is parsed?
+    pub(crate) fn has_prefilter(&self) -> bool {
+        self.plan.prefilter.is_some()
     }
 
     /// The builder that takes the value of `key` in the current row: `None` when the field is
@@ -290,18 +290,24 @@ impl<'p> RecordDecoder<'p> {
         (self.builders[slot].len() == self.rows).then_some(slot)
     }
 
-    /// A record's whole text: `false` when the prefilter rules it out; else kept for `eventjson`.
-    pub(crate) fn take_record_text(&mut self, text: &str, report: &mut FileReport) -> bool {
-        if let Some(p) = &self.plan.prefilter {
-            if !p.may_match(text.as_bytes()) {
-                report.prefiltered_records += 1;
-                return false;
-            }
+    /// `false` (and counted) when the prefilter rules out a record's text.
+    pub(crate) fn passes_prefilter(&self, text: &str, report: &mut FileReport) -> bool {
+        let pass = self
+            .plan
+            .prefilter
+            .as_ref()
+            .is_none_or(|p| p.may_match(text.as_bytes()));
+        if !pass {
+            report.prefiltered_records += 1;
         }
+        pass
+    }
+
+    /// A kept record's whole text, for `eventjson` when projected.
+    pub(crate) fn keep_text(&mut self, text: &str) {
         if let Some(b) = &mut self.eventjson {
             b.append_value(text);
         }
-        true
     }
 
     fn push(
@@ -319,9 +325,10 @@ impl<'p> RecordDecoder<'p> {
             ));
             return;
         }
-        if !self.take_record_text(rec.as_raw_str(), report) {
+        if !self.passes_prefilter(rec.as_raw_str(), report) {
             return;
         }
+        self.keep_text(rec.as_raw_str());
         if self.needs_parse() {
             if let Some(iter) = rec.into_object_iter() {
                 for entry in iter {

@@ -42,7 +42,6 @@ pub(crate) fn decode(
     batches: &mut Vec<RecordBatch>,
 ) -> Walk<()> {
     let text = records.as_bytes();
-    let needs_text = dec.needs_record_text();
     let mut i = skip_ws(text, expect(text, 0, b'[')?);
     if at(text, i)? == b']' {
         return Ok(());
@@ -52,16 +51,20 @@ pub(crate) fn decode(
         if at(text, i)? != b'{' {
             return Err(GiveUp);
         }
-        i = if needs_text {
+        i = if dec.has_prefilter() {
+            // The prefilter needs the record's text before anything is parsed.
             let end = container_end(text, i, 0).ok_or(GiveUp)?;
             let rec = records.get(i..end).ok_or(GiveUp)?;
-            if dec.take_record_text(rec, report) {
+            if dec.passes_prefilter(rec, report) {
+                dec.keep_text(rec);
                 fields(records, i, Some(end), dec, report, index)?;
                 dec.end_row(report, batches);
             }
             end
         } else {
+            // The fields walk finds the record's end; its text is taken from there.
             let end = fields(records, i, None, dec, report, index)?;
+            dec.keep_text(records.get(i..end).ok_or(GiveUp)?);
             dec.end_row(report, batches);
             end
         };
@@ -109,10 +112,15 @@ fn fields(
         }
         let key = records.get(i + 1..key_end - 1).ok_or(GiveUp)?;
         let v = skip_ws(text, expect(text, skip_ws(text, key_end), b':')?);
-        let v_end = value_end(text, v).ok_or(GiveUp)?;
+        // A string's end comes with whether it has escapes; a plain one needs no parsing.
+        let (v_end, plain) = match at(text, v)? {
+            b'"' => string_end(text, v).map(|(end, escapes)| (end, !escapes)),
+            _ => value_end(text, v).map(|end| (end, false)),
+        }
+        .ok_or(GiveUp)?;
         if let Some(slot) = dec.slot_for(key) {
             let raw = records.get(v..v_end).ok_or(GiveUp)?;
-            append(dec, slot, raw, report, index)?;
+            append(dec, slot, raw, plain, report, index)?;
             found += 1;
         }
         i = skip_ws(text, v_end);
@@ -124,16 +132,18 @@ fn fields(
     }
 }
 
-/// One projected value: a plain string straight in, anything else parsed (and checked) first.
+/// One projected value: a plain string (no escapes) straight in, anything else parsed (and
+/// checked) first.
 fn append(
     dec: &mut RecordDecoder<'_>,
     slot: usize,
     raw: &str,
+    plain: bool,
     report: &mut FileReport,
     index: u64,
 ) -> Walk<()> {
     let b = &mut dec.builders[slot];
-    if raw.len() >= 2 && raw.starts_with('"') && !raw.contains('\\') && b.append_plain_str(raw) {
+    if plain && b.append_plain_str(raw) {
         return Ok(());
     }
     let v: LazyValue<'_> = sonic_rs::from_str(raw).map_err(|_| GiveUp)?;

@@ -2,7 +2,8 @@
 //! folders (organization trails included), region folders, and the year/month/day folders that
 //! overlap a time span. Nothing here holds more than one level's names.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
+use trailql_layout::folder_days;
 
 use crate::store::Store;
 
@@ -74,30 +75,22 @@ pub(crate) fn days(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<(NaiveDate, String)>, String> {
-    let number = |s: &str| s.parse::<u32>().ok();
+    let overlaps = |parts: &[&str]| folder_days(parts).is_some_and(|(a, b)| a <= to && b >= from);
     let mut out = Vec::new();
     for y in store.list(region_prefix)?.folders {
-        let Some(year) = number(&y).filter(|y| (from.year() as u32..=to.year() as u32).contains(y))
-        else {
+        if !overlaps(&[&y]) {
             continue;
-        };
+        }
         let ym = format!("{region_prefix}{y}/");
         for m in store.list(&ym)?.folders {
-            let Some(month) = number(&m) else { continue };
-            let key = (year, month);
-            let (lo, hi) = (
-                (from.year() as u32, from.month()),
-                (to.year() as u32, to.month()),
-            );
-            if key < lo || key > hi {
+            if !overlaps(&[&y, &m]) {
                 continue;
             }
             let ymd = format!("{ym}{m}/");
             for d in store.list(&ymd)?.folders {
-                let date = number(&d)
-                    .and_then(|d| NaiveDate::from_ymd_opt(year as i32, month, d))
-                    .filter(|date| (from..=to).contains(date));
-                if let Some(date) = date {
+                if let Some((date, _)) =
+                    folder_days(&[&y, &m, &d]).filter(|(day, _)| (from..=to).contains(day))
+                {
                     out.push((date, format!("{ymd}{d}/")));
                 }
             }

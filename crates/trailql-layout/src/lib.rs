@@ -15,5 +15,5 @@ pub mod window;
 
 pub use discover::{check_local, discover_local, DiscoverError, Discovery, Location, SourceFile};
 pub use key::{classify, KeyKind, SkipReason, TrailKey};
-pub use scope::{ListScope, TrailRoot};
+pub use scope::{folder_days, ListScope, TrailRoot};
 pub use window::{parse_late_margin, TimeWindow, DEFAULT_LATE_MARGIN};

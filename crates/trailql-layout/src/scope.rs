@@ -127,14 +127,14 @@ impl ListScope {
 }
 
 /// The days a `YYYY[/MM[/DD]]` folder path covers (`None`: not such a path, or no date part).
-fn folder_days(parts: &[&str]) -> Option<(NaiveDate, NaiveDate)> {
-    let num = |i: usize, len: usize| -> Option<u32> {
+pub fn folder_days(parts: &[&str]) -> Option<(NaiveDate, NaiveDate)> {
+    let num = |i: usize| -> Option<u32> {
         let p = parts.get(i)?;
-        (p.len() == len && p.bytes().all(|b| b.is_ascii_digit())).then(|| p.parse().ok())?
+        (!p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())).then(|| p.parse().ok())?
     };
-    let year = num(0, 4)? as i32;
+    let year = i32::try_from(num(0)?).ok()?;
     let first_of = |m: u32| NaiveDate::from_ymd_opt(year, m, 1);
-    match (num(1, 2), num(2, 2)) {
+    match (num(1), num(2)) {
         (None, _) => Some((first_of(1)?, NaiveDate::from_ymd_opt(year, 12, 31)?)),
         (Some(m), None) => {
             let first = first_of(m)?;

@@ -21,7 +21,7 @@ use crate::cache::Cache;
 use crate::credentials::{provider, SdkCredentials};
 use crate::error::{classify, S3Error};
 use crate::http::CountingConnector;
-use crate::list::{list_source, Folder, Listing};
+use crate::list::{list_source, Listing};
 use crate::stats::S3Stats;
 use crate::url::S3Url;
 
@@ -242,18 +242,8 @@ impl S3Client {
 
     /// List the objects a question needs under one source.
     pub async fn list(&self, url: &S3Url, scope: &ListScope) -> Result<Listing, S3Error> {
-        self.list_folder(url, scope, Folder::Logs).await
-    }
-
-    /// List the log files or the digests a question needs under one source.
-    pub async fn list_folder(
-        &self,
-        url: &S3Url,
-        scope: &ListScope,
-        folder: Folder,
-    ) -> Result<Listing, S3Error> {
         let store = self.store(&url.bucket).await?;
-        list_source(store.as_ref(), url, scope, folder).await
+        list_source(store.as_ref(), url, scope).await
     }
 
     /// One folder level: the names of the sub-folders of `prefix` and the keys of its objects.

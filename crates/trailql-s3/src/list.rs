@@ -23,42 +23,6 @@ pub struct Listing {
     pub problems: Vec<(String, String)>,
 }
 
-/// Which folder of each account and region a walk lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Folder {
-    /// `CloudTrail/`: the log files.
-    Logs,
-    /// `CloudTrail-Digest/`: the hourly digests (for `validate`).
-    Digests,
-}
-
-impl Folder {
-    fn name(self) -> &'static str {
-        match self {
-            Folder::Logs => "CloudTrail",
-            Folder::Digests => "CloudTrail-Digest",
-        }
-    }
-
-    /// Point a `…/CloudTrail/…` base at this folder instead.
-    fn retarget(self, base: String) -> String {
-        if self == Folder::Logs {
-            return base;
-        }
-        match base.rfind("CloudTrail/") {
-            Some(i) if i == 0 || base[..i].ends_with('/') => {
-                format!(
-                    "{}{}/{}",
-                    &base[..i],
-                    self.name(),
-                    &base[i + "CloudTrail/".len()..]
-                )
-            }
-            _ => base,
-        }
-    }
-}
-
 /// A region folder to list: `…/CloudTrail/REGION/`.
 struct RegionFolder {
     base: String,
@@ -112,7 +76,6 @@ pub(crate) async fn list_source(
     store: &dyn ObjectStore,
     url: &S3Url,
     scope: &ListScope,
-    folder: Folder,
 ) -> Result<Listing, S3Error> {
     let bucket = url.bucket.as_str();
     let mut out = Listing::default();
@@ -129,7 +92,7 @@ pub(crate) async fn list_source(
             if n.starts_with("o-") {
                 orgs.push(format!("{base}{n}/"));
             } else if is_account(&n) && scope.wants_account(&n) {
-                accounts.push((format!("{base}{n}/{}/", folder.name()), n));
+                accounts.push((format!("{base}{n}/CloudTrail/"), n));
             }
         }
     };
@@ -151,7 +114,7 @@ pub(crate) async fn list_source(
         TrailRoot::Org { base } => orgs.push(base),
         TrailRoot::Account { base, account } => {
             if scope.wants_account(&account) {
-                accounts.push((folder.retarget(base), account));
+                accounts.push((base, account));
             }
         }
         TrailRoot::Region {
@@ -161,7 +124,7 @@ pub(crate) async fn list_source(
         } => {
             if scope.wants_account(&account) && scope.wants_region(&region) {
                 folders.push(RegionFolder {
-                    base: folder.retarget(base),
+                    base,
                     account,
                     region,
                 });
@@ -209,7 +172,7 @@ pub(crate) async fn list_source(
     }
     // Region folders → files in the window.
     let found: Vec<_> = futures::stream::iter(folders)
-        .map(|f| async move { (list_region(store, bucket, &f, scope, folder).await, f.base) })
+        .map(|f| async move { (list_region(store, bucket, &f, scope).await, f.base) })
         .buffer_unordered(LIST_CONCURRENCY)
         .collect()
         .await;
@@ -230,18 +193,9 @@ async fn list_region(
     bucket: &str,
     f: &RegionFolder,
     scope: &ListScope,
-    folder: Folder,
 ) -> Result<Vec<SourceFile>, S3Error> {
     let prefix = path(&f.base);
-    let start_after = match folder {
-        Folder::Logs => scope.start_after(&f.base, &f.account, &f.region),
-        // Digest names carry seconds and the trail name: start at the first day's folder.
-        Folder::Digests => scope
-            .window
-            .start
-            .map(|s| format!("{}{}/", f.base, s.format("%Y/%m/%d"))),
-    };
-    let mut stream = match start_after {
+    let mut stream = match scope.start_after(&f.base, &f.account, &f.region) {
         Some(after) => store.list_with_offset(prefix.as_ref(), &ObjectPath::from(after.as_str())),
         None => store.list(prefix.as_ref()),
     };
@@ -287,25 +241,4 @@ async fn flat(
             .map(|m| SourceFile::object(bucket, m.location.as_ref(), m.size, m.e_tag)),
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Folder;
-
-    #[test]
-    fn retarget() {
-        assert_eq!(
-            Folder::Digests.retarget("p/AWSLogs/1/CloudTrail/us-east-1/".into()),
-            "p/AWSLogs/1/CloudTrail-Digest/us-east-1/"
-        );
-        assert_eq!(
-            Folder::Digests.retarget("AWSLogs/1/CloudTrail/".into()),
-            "AWSLogs/1/CloudTrail-Digest/"
-        );
-        assert_eq!(
-            Folder::Logs.retarget("x/CloudTrail/".into()),
-            "x/CloudTrail/"
-        );
-    }
 }
