@@ -42,10 +42,12 @@ impl Progress {
                     bar.set_length(s.bytes_to_read);
                     bar.set_position(s.bytes_read);
                     let secs = started.elapsed().as_secs_f64().max(0.001);
+                    // While the sources are still being listed, the files to read are so far.
                     let mut msg = format!(
-                        "files {}/{} · {} events ({}/s)",
+                        "files {}/{}{} · {} events ({}/s)",
                         s.files_read,
                         s.files_to_read,
+                        if s.listing { "+ (listing)" } else { "" },
                         thousands(s.events),
                         thousands((s.events as f64 / secs) as u64)
                     );

@@ -118,7 +118,7 @@ fn query_formats_and_summary() {
         .output()
         .unwrap();
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("plan: CloudTrailExec: files="), "{err}");
+    assert!(err.contains("plan: CloudTrailExec: sources=["), "{err}");
     assert!(err.contains("stats: files total"), "{err}");
 }
 

@@ -94,44 +94,73 @@ pub fn check_local(sources: &[PathBuf]) -> Result<(), DiscoverError> {
         .try_for_each(|s| source_metadata(s).map(|_| ()))
 }
 
+/// One thing a walk reached: a file, or an entry it could not read.
+#[derive(Debug)]
+pub enum Walked {
+    File(SourceFile),
+    Problem(WalkProblem),
+}
+
 /// Walk each source (a folder, recursively, or a single file), leaving out the folders of the
-/// `AWSLogs/` grammar that `scope` rules out (accounts, regions, days).
-pub fn discover_local(sources: &[PathBuf], scope: &ListScope) -> Result<Discovery, DiscoverError> {
-    let mut out = Discovery::default();
+/// `AWSLogs/` grammar that `scope` rules out (accounts, regions, days), and hand each file and
+/// problem to `found` as soon as it is reached, so nothing accumulates. `found` returns `false`
+/// to stop the walk. Returns how many folders were not walked.
+pub fn walk_local(
+    sources: &[PathBuf],
+    scope: &ListScope,
+    mut found: impl FnMut(Walked) -> bool,
+) -> Result<u64, DiscoverError> {
+    let pruned = std::cell::Cell::new(0u64);
     for src in sources {
         let meta = source_metadata(src)?;
         if meta.is_file() {
-            out.files.push(source_file(src, meta.len()));
+            if !found(Walked::File(source_file(src, meta.len()))) {
+                return Ok(pruned.get());
+            }
             continue;
         }
-        let mut pruned = 0u64;
         let walk = walkdir::WalkDir::new(src)
             .follow_links(true)
             .sort_by_file_name()
             .into_iter()
             .filter_entry(|e| {
                 let keep = !e.file_type().is_dir() || e.depth() == 0 || wanted(scope, e.path());
-                pruned += u64::from(!keep);
+                pruned.set(pruned.get() + u64::from(!keep));
                 keep
             });
         for entry in walk {
-            match entry {
+            let item = match entry {
                 Ok(e) if e.file_type().is_file() => {
                     let size = e.metadata().map(|m| m.len()).unwrap_or(0);
-                    out.files.push(source_file(e.path(), size));
+                    Walked::File(source_file(e.path(), size))
                 }
-                Ok(_) => {}
-                Err(e) => out.problems.push(WalkProblem {
+                Ok(_) => continue,
+                Err(e) => Walked::Problem(WalkProblem {
                     path: e
                         .path()
                         .map(|p| p.display().to_string())
                         .unwrap_or_else(|| src.display().to_string()),
                     message: e.to_string(),
                 }),
+            };
+            if !found(item) {
+                return Ok(pruned.get());
             }
         }
-        out.folders_pruned += pruned;
     }
+    Ok(pruned.get())
+}
+
+/// [`walk_local`], collected.
+pub fn discover_local(sources: &[PathBuf], scope: &ListScope) -> Result<Discovery, DiscoverError> {
+    let mut out = Discovery::default();
+    out.folders_pruned = walk_local(sources, scope, |w| {
+        match w {
+            Walked::File(f) => out.files.push(f),
+            Walked::Problem(p) => out.problems.push(p),
+        }
+        true
+    })?;
     Ok(out)
 }
 

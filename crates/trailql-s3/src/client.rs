@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use aws_credential_types::provider::SharedCredentialsProvider;
 use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::StreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::client::{HttpConnector, HttpRequestBody};
 use object_store::path::Path as ObjectPath;
@@ -21,7 +23,7 @@ use crate::cache::Cache;
 use crate::credentials::{provider, SdkCredentials};
 use crate::error::{classify, S3Error};
 use crate::http::CountingConnector;
-use crate::list::{list_source, Listing};
+use crate::list::{list_source, Listed, Listing};
 use crate::stats::S3Stats;
 use crate::url::S3Url;
 
@@ -240,10 +242,30 @@ impl S3Client {
         Err(region_err(last))
     }
 
-    /// List the objects a question needs under one source.
-    pub async fn list(&self, url: &S3Url, scope: &ListScope) -> Result<Listing, S3Error> {
+    /// Stream the objects a question needs under one source, page by page as they are asked
+    /// for. Fails when the source cannot be listed at all; a prefix that fails part way is a
+    /// [`Listed::Problem`] and the listing goes on.
+    pub async fn list_stream(
+        &self,
+        url: &S3Url,
+        scope: &ListScope,
+    ) -> Result<BoxStream<'static, Listed>, S3Error> {
         let store = self.store(&url.bucket).await?;
-        list_source(store.as_ref(), url, scope).await
+        list_source(store, url, scope).await
+    }
+
+    /// [`S3Client::list_stream`], collected and sorted by key.
+    pub async fn list(&self, url: &S3Url, scope: &ListScope) -> Result<Listing, S3Error> {
+        let mut out = Listing::default();
+        let mut stream = self.list_stream(url, scope).await?;
+        while let Some(item) = stream.next().await {
+            match item {
+                Listed::File(f) => out.files.push(f),
+                Listed::Problem { prefix, message } => out.problems.push((prefix, message)),
+            }
+        }
+        out.files.sort_by(|a, b| a.display.cmp(&b.display));
+        Ok(out)
     }
 
     /// One folder level: the names of the sub-folders of `prefix` and the keys of its objects.

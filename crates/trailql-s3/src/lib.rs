@@ -23,6 +23,6 @@ pub use aws_config::SdkConfig;
 pub use client::{S3Client, S3Options};
 pub use credentials::sdk_config;
 pub use error::S3Error;
-pub use list::Listing;
+pub use list::{Listed, Listing};
 pub use stats::{S3Stats, StatsSnapshot};
 pub use url::S3Url;

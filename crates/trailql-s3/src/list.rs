@@ -3,7 +3,14 @@
 //! after the key of the window's first minute and stopping at the first day past its end. Only
 //! `CloudTrail/` folders are walked, so digests, Insights and other services are never listed as
 //! events. A prefix outside the layout is listed whole and each key classified.
+//!
+//! The folders down to the regions are found first (a few listings); the files then come as a
+//! stream, page by page as they are asked for, so a caller that reads while it lists holds a few
+//! pages of keys, not the whole listing.
 
+use std::sync::Arc;
+
+use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
 use object_store::ObjectStore;
@@ -15,7 +22,18 @@ use crate::url::S3Url;
 /// Listings in flight at once while walking.
 const LIST_CONCURRENCY: usize = 16;
 
-/// What a walk found.
+/// One thing a listing reached: a file, or a prefix that could not be listed (the walk goes on).
+#[derive(Debug)]
+pub enum Listed {
+    File(SourceFile),
+    Problem {
+        /// `s3://bucket/prefix`
+        prefix: String,
+        message: String,
+    },
+}
+
+/// What a walk found, collected.
 #[derive(Debug, Default)]
 pub struct Listing {
     pub files: Vec<SourceFile>,
@@ -72,13 +90,20 @@ fn is_account(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Find the region folders of one source (or its flat listing), then stream the files in the
+/// scope. Fails when the source cannot be listed at all (no bucket, no access).
 pub(crate) async fn list_source(
-    store: &dyn ObjectStore,
+    store: Arc<dyn ObjectStore>,
     url: &S3Url,
     scope: &ListScope,
-) -> Result<Listing, S3Error> {
+) -> Result<BoxStream<'static, Listed>, S3Error> {
     let bucket = url.bucket.as_str();
-    let mut out = Listing::default();
+    let store_ref = store.as_ref();
+    let mut problems: Vec<Listed> = Vec::new();
+    let problem = |prefix: &str, e: S3Error| Listed::Problem {
+        prefix: format!("s3://{bucket}/{prefix}"),
+        message: e.to_string(),
+    };
     // (the account's `CloudTrail/` folder, account)
     let mut accounts: Vec<(String, String)> = Vec::new();
     let mut folders: Vec<RegionFolder> = Vec::new();
@@ -99,16 +124,15 @@ pub(crate) async fn list_source(
     match TrailRoot::parse(&url.prefix) {
         TrailRoot::Above { base } => {
             let logs = format!("{base}AWSLogs/");
-            let (names, objects) = children(store, bucket, &logs).await?;
+            let (names, objects) = children(store_ref, bucket, &logs).await?;
             if names.is_empty() && objects == 0 {
                 // No trail layout here: read whatever JSON the prefix holds.
-                flat(store, bucket, &base, &mut out).await?;
-            } else {
-                awslogs(&logs, names, &mut orgs, &mut accounts);
+                return flat(store, bucket, &base).await;
             }
+            awslogs(&logs, names, &mut orgs, &mut accounts);
         }
         TrailRoot::AwsLogs { base } => {
-            let (names, _) = children(store, bucket, &base).await?;
+            let (names, _) = children(store_ref, bucket, &base).await?;
             awslogs(&base, names, &mut orgs, &mut accounts);
         }
         TrailRoot::Org { base } => orgs.push(base),
@@ -130,29 +154,30 @@ pub(crate) async fn list_source(
                 });
             }
         }
-        TrailRoot::Flat { base } => flat(store, bucket, &base, &mut out).await?,
+        TrailRoot::Flat { base } => return flat(store, bucket, &base).await,
     }
 
     // Organizations → accounts.
     let found: Vec<_> = futures::stream::iter(orgs)
-        .map(|org| async move { (children(store, bucket, &org).await, org) })
+        .map(|org| async move { (children(store_ref, bucket, &org).await, org) })
         .buffer_unordered(LIST_CONCURRENCY)
         .collect()
         .await;
     for (r, org) in found {
         match r {
             Ok((names, _)) => awslogs(&org, names, &mut Vec::new(), &mut accounts),
-            Err(e) => out
-                .problems
-                .push((format!("s3://{bucket}/{org}"), e.to_string())),
+            Err(e) => problems.push(problem(&org, e)),
         }
     }
     // Accounts → regions.
-    let found: Vec<_> = futures::stream::iter(accounts)
-        .map(|(base, account)| async move { (children(store, bucket, &base).await, base, account) })
-        .buffer_unordered(LIST_CONCURRENCY)
-        .collect()
-        .await;
+    let found: Vec<_> =
+        futures::stream::iter(accounts)
+            .map(|(base, account)| async move {
+                (children(store_ref, bucket, &base).await, base, account)
+            })
+            .buffer_unordered(LIST_CONCURRENCY)
+            .collect()
+            .await;
     for (r, base, account) in found {
         match r {
             Ok((names, _)) => folders.extend(
@@ -165,80 +190,100 @@ pub(crate) async fn list_source(
                         region,
                     }),
             ),
-            Err(e) => out
-                .problems
-                .push((format!("s3://{bucket}/{base}"), e.to_string())),
+            Err(e) => problems.push(problem(&base, e)),
         }
     }
-    // Region folders → files in the window.
-    let found: Vec<_> = futures::stream::iter(folders)
-        .map(|f| async move { (list_region(store, bucket, &f, scope).await, f.base) })
-        .buffer_unordered(LIST_CONCURRENCY)
-        .collect()
-        .await;
-    for (r, base) in found {
-        match r {
-            Ok(files) => out.files.extend(files),
-            Err(e) => out
-                .problems
-                .push((format!("s3://{bucket}/{base}"), e.to_string())),
-        }
-    }
-    out.files.sort_by(|a, b| a.display.cmp(&b.display));
-    Ok(out)
+    // Region folders → files in the window, a few folders listed at once.
+    let bucket: Arc<str> = bucket.into();
+    let scope = Arc::new(scope.clone());
+    let files = futures::stream::iter(folders)
+        .map(move |f| region_files(store.clone(), bucket.clone(), f, scope.clone()))
+        .flatten_unordered(LIST_CONCURRENCY);
+    Ok(futures::stream::iter(problems).chain(files).boxed())
 }
 
-async fn list_region(
-    store: &dyn ObjectStore,
-    bucket: &str,
-    f: &RegionFolder,
-    scope: &ListScope,
-) -> Result<Vec<SourceFile>, S3Error> {
+/// The files of one region folder in the scope, in key order, page by page; a listing that
+/// fails part way ends with a problem.
+fn region_files(
+    store: Arc<dyn ObjectStore>,
+    bucket: Arc<str>,
+    f: RegionFolder,
+    scope: Arc<ListScope>,
+) -> BoxStream<'static, Listed> {
     let prefix = path(&f.base);
-    let mut stream = match scope.start_after(&f.base, &f.account, &f.region) {
+    let raw = match scope.start_after(&f.base, &f.account, &f.region) {
         Some(after) => store.list_with_offset(prefix.as_ref(), &ObjectPath::from(after.as_str())),
         None => store.list(prefix.as_ref()),
     };
-    let mut files = Vec::new();
-    while let Some(meta) = stream
-        .try_next()
-        .await
-        .map_err(|e| classify(bucket, &f.base, &e))?
-    {
-        let key = meta.location.to_string();
-        if scope.past_end(&f.base, &key) {
-            // Keys sort by day: nothing after this can match; dropping the stream stops paging.
-            break;
-        }
-        let file = SourceFile::object(bucket, &key, meta.size, meta.e_tag);
-        if let KeyKind::TrailLog(k) = &file.kind {
-            if !scope.window.may_contain(k, scope.late_margin) {
-                if scope.beyond(k) {
-                    break;
+    futures::stream::unfold(Some(raw), move |raw| {
+        let (bucket, base, scope) = (bucket.clone(), f.base.clone(), scope.clone());
+        async move {
+            let mut raw = raw?;
+            loop {
+                let meta = match raw.next().await? {
+                    Ok(m) => m,
+                    Err(e) => {
+                        let message = classify(&bucket, &base, &e).to_string();
+                        let prefix = format!("s3://{bucket}/{base}");
+                        return Some((Listed::Problem { prefix, message }, None));
+                    }
+                };
+                let key = meta.location.to_string();
+                if scope.past_end(&base, &key) {
+                    // Keys sort by day: nothing after this can match; dropping the stream stops
+                    // paging.
+                    return None;
                 }
-                continue;
+                let file = SourceFile::object(&bucket, &key, meta.size, meta.e_tag);
+                if let KeyKind::TrailLog(k) = &file.kind {
+                    if !scope.window.may_contain(k, scope.late_margin) {
+                        if scope.beyond(k) {
+                            return None;
+                        }
+                        continue;
+                    }
+                }
+                return Some((Listed::File(file), Some(raw)));
             }
         }
-        files.push(file);
-    }
-    Ok(files)
+    })
+    .boxed()
 }
 
+/// Every object under `base`, streamed; fails if the first page cannot be listed, and ends with
+/// a problem if a later page cannot.
 async fn flat(
-    store: &dyn ObjectStore,
+    store: Arc<dyn ObjectStore>,
     bucket: &str,
     base: &str,
-    out: &mut Listing,
-) -> Result<(), S3Error> {
-    let metas: Vec<_> = store
-        .list(path(base).as_ref())
-        .try_collect()
+) -> Result<BoxStream<'static, Listed>, S3Error> {
+    let mut raw = store.list(path(base).as_ref());
+    let first = raw
+        .try_next()
         .await
         .map_err(|e| classify(bucket, base, &e))?;
-    out.files.extend(
-        metas
-            .into_iter()
-            .map(|m| SourceFile::object(bucket, m.location.as_ref(), m.size, m.e_tag)),
-    );
-    Ok(())
+    let (bucket, base) = (bucket.to_string(), base.to_string());
+    let file = move |m: object_store::ObjectMeta, bucket: &str| {
+        Listed::File(SourceFile::object(
+            bucket,
+            m.location.as_ref(),
+            m.size,
+            m.e_tag,
+        ))
+    };
+    let first = first.map(|m| file(m, &bucket));
+    let rest = raw
+        .map(move |r| match r {
+            Ok(m) => file(m, &bucket),
+            Err(e) => Listed::Problem {
+                prefix: format!("s3://{bucket}/{base}"),
+                message: classify(&bucket, &base, &e).to_string(),
+            },
+        })
+        .scan(false, |ended, item| {
+            let out = (!*ended).then_some(item);
+            *ended |= matches!(out, Some(Listed::Problem { .. }));
+            futures::future::ready(out)
+        });
+    Ok(futures::stream::iter(first).chain(rest).boxed())
 }

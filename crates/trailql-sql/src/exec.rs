@@ -1,9 +1,10 @@
-//! The physical scan: each partition reads and decodes its share of the files, one at a time,
-//! so memory stays at about one file (inflated) plus its batches per partition.
+//! The physical scan: each partition takes the next file from the scan's queue (fed by the
+//! listings as they go, see [`crate::listing`]), reads and decodes it, and so on; memory stays at
+//! about one file (inflated) plus its batches per partition, and the queue's bounded backlog.
 
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 
@@ -23,21 +24,49 @@ use trailql_decode::{decode_file, DecodePlan, FileMeta, NotEventsContent};
 use trailql_layout::{Location, SourceFile, TimeWindow};
 use trailql_s3::S3Client;
 
+use crate::listing::{Feed, FileQueue};
 use crate::report::ScanReport;
 use crate::table::ScanOptions;
 
 /// A file to read (its key-derived column values are computed when it is read).
 pub type ScanFile = Arc<SourceFile>;
 
+/// Where a scan's files come from.
+#[derive(Debug, Clone)]
+pub(crate) enum Files {
+    /// Listed while the scan runs.
+    Listed(Arc<Feed>),
+    /// Listed before the scan (to validate them for `"$verified"`).
+    Fixed(Arc<Vec<ScanFile>>),
+}
+
+impl Files {
+    fn queue(&self) -> FileQueue {
+        match self {
+            Files::Listed(feed) => FileQueue::start(feed.clone()),
+            Files::Fixed(files) => FileQueue::fixed(files),
+        }
+    }
+}
+
+/// One execution of the plan: the queue its partitions share, started by the first of them to
+/// ask for a file.
+#[derive(Debug, Default)]
+struct Run {
+    queue: OnceLock<FileQueue>,
+}
+
 #[derive(Debug)]
 pub struct CloudTrailExec {
-    groups: Vec<Arc<Vec<ScanFile>>>,
+    files: Files,
+    partitions: usize,
+    /// The current execution, and how many of its partitions have been started.
+    run: Mutex<(Arc<Run>, usize)>,
     plan: Arc<DecodePlan>,
     limit: Option<usize>,
     window: TimeWindow,
     options: ScanOptions,
     report: Arc<ScanReport>,
-    pruned: u64,
     /// Reads `s3://` files (GETs in flight per partition: its concurrency / partitions).
     s3: Option<Arc<S3Client>>,
     /// Files that validated, when the query reads `"$verified"`.
@@ -47,69 +76,72 @@ pub struct CloudTrailExec {
 
 impl CloudTrailExec {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        files: Vec<ScanFile>,
+    pub(crate) fn new(
+        files: Files,
         plan: DecodePlan,
         partitions: usize,
         limit: Option<usize>,
         window: TimeWindow,
         options: ScanOptions,
         report: Arc<ScanReport>,
-        pruned: u64,
         s3: Option<Arc<S3Client>>,
         valid: Option<Arc<HashSet<String>>>,
     ) -> Self {
-        let groups = balance(files, partitions);
+        let partitions = partitions.max(1);
         let properties = PlanProperties::new(
             EquivalenceProperties::new(plan.schema.clone()),
-            Partitioning::UnknownPartitioning(groups.len()),
+            Partitioning::UnknownPartitioning(partitions),
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
         CloudTrailExec {
-            groups: groups.into_iter().map(Arc::new).collect(),
+            files,
+            partitions,
+            run: Mutex::new((Arc::new(Run::default()), 0)),
             plan: Arc::new(plan),
             limit,
             window,
             options,
             report,
-            pruned,
             s3,
             valid,
             properties: Arc::new(properties),
         }
     }
 
-    fn file_count(&self) -> usize {
-        self.groups.iter().map(|g| g.len()).sum()
+    /// The execution partition `execute` joins: the current one, or a new one once every
+    /// partition of the current one has started (the plan is being run again).
+    fn join_run(&self) -> Arc<Run> {
+        let mut run = self.run.lock().expect("run lock");
+        if run.1 == self.partitions {
+            *run = (Arc::new(Run::default()), 0);
+        }
+        run.1 += 1;
+        run.0.clone()
     }
-}
 
-/// Split files into `n` groups of similar total size (largest first, each to the lightest group).
-fn balance(mut files: Vec<ScanFile>, n: usize) -> Vec<Vec<ScanFile>> {
-    let n = n.max(1).min(files.len().max(1));
-    files.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.display.cmp(&b.display)));
-    let mut groups: Vec<(u64, Vec<ScanFile>)> = (0..n).map(|_| (0, Vec::new())).collect();
-    for f in files {
-        let g = groups
-            .iter_mut()
-            .min_by_key(|(size, _)| *size)
-            .expect("at least one group");
-        g.0 += f.size;
-        g.1.push(f);
+    /// GETs each partition keeps in flight (local files are read one at a time).
+    fn read_ahead(&self) -> usize {
+        let reads_objects = match &self.files {
+            Files::Listed(feed) => feed.remote.is_some(),
+            Files::Fixed(files) => files
+                .iter()
+                .any(|f| matches!(f.location, Location::Object { .. })),
+        };
+        match &self.s3 {
+            Some(c) if reads_objects => (c.options().concurrency / self.partitions).max(1),
+            _ => 1,
+        }
     }
-    groups.into_iter().map(|(_, g)| g).collect()
 }
 
 impl DisplayAs for CloudTrailExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
-            "CloudTrailExec: files={} pruned={} partitions={}",
-            self.file_count(),
-            self.pruned,
-            self.groups.len()
-        )?;
+        match &self.files {
+            Files::Listed(feed) => write!(f, "CloudTrailExec: {}", feed.describe())?,
+            Files::Fixed(files) => write!(f, "CloudTrailExec: files={}", files.len())?,
+        }
+        write!(f, " partitions={}", self.partitions)?;
         if !self.window.is_unbounded() {
             let show = |t: Option<chrono::DateTime<chrono::Utc>>| {
                 t.map(|t| t.to_rfc3339()).unwrap_or_else(|| "..".into())
@@ -172,39 +204,43 @@ impl ExecutionPlan for CloudTrailExec {
 
     fn execute(
         &self,
-        partition: usize,
+        _partition: usize,
         _context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        let files = self.groups.get(partition).cloned().unwrap_or_default();
+        let run = self.join_run();
+        let files = self.files.clone();
         let plan = self.plan.clone();
         let report = self.report.clone();
         let strict = self.options.strict;
         let s3 = self.s3.clone();
         let valid = self.valid.clone();
-        // Local files are read one at a time; objects are fetched ahead, a bounded number at once.
-        let ahead = match &s3 {
-            Some(c)
-                if files
-                    .iter()
-                    .any(|f| matches!(f.location, Location::Object { .. })) =>
-            {
-                (c.options().concurrency / self.groups.len().max(1)).max(1)
-            }
-            _ => 1,
-        };
-        let batches = futures::stream::iter((0..files.len()).map(move |i| {
-            let f = files[i].clone();
-            let s3 = s3.clone();
-            async move {
-                let raw = load(&f, s3.as_deref()).await;
-                (f, raw)
-            }
-        }))
-        .buffered(ahead)
-        .flat_map(move |(f, raw)| {
-            let meta = crate::table::file_meta(&f, valid.as_deref());
-            futures::stream::iter(read_file(meta, raw, &plan, &report, strict))
+        // The next file from the shared queue, until it is empty or fails.
+        let next = futures::stream::unfold(Some((run, files)), |state| async move {
+            let (run, files) = state?;
+            let item = run.queue.get_or_init(|| files.queue()).next().await?;
+            let more = item.is_ok().then_some((run, files));
+            Some((item, more))
         });
+        let batches = next
+            .map(move |item| {
+                let s3 = s3.clone();
+                async move {
+                    let f = item?;
+                    let raw = load(&f, s3.as_deref()).await;
+                    Ok((f, raw))
+                }
+            })
+            .buffered(self.read_ahead())
+            .flat_map(move |loaded: Result<(ScanFile, _)>| {
+                let out = match loaded {
+                    Ok((f, raw)) => {
+                        let meta = crate::partition::file_meta(&f, valid.as_deref());
+                        read_file(meta, raw, &plan, &report, strict)
+                    }
+                    Err(e) => vec![Err(e)],
+                };
+                futures::stream::iter(out)
+            });
         let stream: futures::stream::BoxStream<'static, Result<RecordBatch>> = match self.limit {
             None => batches.boxed(),
             Some(limit) => batches

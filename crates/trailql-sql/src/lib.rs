@@ -4,6 +4,8 @@
 pub mod exec;
 pub mod filters;
 pub mod investigate;
+mod listing;
+mod partition;
 pub mod report;
 pub mod rewrite;
 pub mod session;

@@ -23,6 +23,8 @@ pub struct ScanReport {
     pub folders_pruned: AtomicU64,
     pub files_to_read: AtomicU64,
     pub bytes_to_read: AtomicU64,
+    /// Listings still running: files to read (and their bytes) are still being added.
+    pub listings_running: AtomicU64,
     pub files_read: AtomicU64,
     pub files_prefiltered: AtomicU64,
     pub files_bad: AtomicU64,
@@ -47,6 +49,8 @@ pub struct ReportSnapshot {
     pub folders_pruned: u64,
     pub files_to_read: u64,
     pub bytes_to_read: u64,
+    /// Still listing: the files and bytes to read are so far.
+    pub listing: bool,
     pub files_read: u64,
     pub files_prefiltered: u64,
     pub files_bad: u64,
@@ -101,6 +105,7 @@ impl ScanReport {
             folders_pruned: g(&self.folders_pruned),
             files_to_read: g(&self.files_to_read),
             bytes_to_read: g(&self.bytes_to_read),
+            listing: g(&self.listings_running) > 0,
             files_read: g(&self.files_read),
             files_prefiltered: g(&self.files_prefiltered),
             files_bad: g(&self.files_bad),
