@@ -101,16 +101,17 @@ pub fn bytes(n: u64) -> String {
 /// Print warnings (each file once) and the summary line.
 pub fn print(report: &ScanReport, rows: Option<u64>, elapsed: Duration, detailed: bool) {
     let warnings = report.warnings();
-    for w in warnings.iter().take(MAX_PRINTED_WARNINGS) {
+    let printed = warnings.len().min(MAX_PRINTED_WARNINGS);
+    for w in &warnings[..printed] {
         eprintln!("warning: {}: {}", w.path, w.message);
     }
-    if warnings.len() > MAX_PRINTED_WARNINGS {
+    let s = report.snapshot();
+    if s.warnings > printed {
         eprintln!(
             "warning: … and {} more (use --strict to stop at the first)",
-            warnings.len() - MAX_PRINTED_WARNINGS
+            s.warnings - printed
         );
     }
-    let s = report.snapshot();
     eprintln!("{}", line(&s, rows, elapsed));
     if detailed {
         let secs = elapsed.as_secs_f64().max(1e-9);

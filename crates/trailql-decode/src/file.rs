@@ -85,16 +85,19 @@ pub struct Decoded {
 pub fn decode_file(raw: &[u8], meta: &FileMeta, plan: &DecodePlan) -> Decoded {
     let mut report = FileReport::default();
     let inflated = inflate(raw, plan.max_inflated);
-    let text = match String::from_utf8(inflated.bytes) {
-        Ok(s) => s,
-        Err(e) => {
-            report.type_problems += 1;
-            report.note("invalid UTF-8 replaced with U+FFFD");
-            String::from_utf8_lossy(e.as_bytes()).into_owned()
-        }
-    };
     let mut batches = Vec::new();
-    decode_text(&text, meta, plan, &mut batches, &mut report);
+    // The prefilter looks at the bytes first: a file it rules out is not checked for UTF-8.
+    if must_decode(&inflated.bytes, plan, &mut report) {
+        let text = match String::from_utf8(inflated.bytes) {
+            Ok(s) => s,
+            Err(e) => {
+                report.type_problems += 1;
+                report.note("invalid UTF-8 replaced with U+FFFD");
+                String::from_utf8_lossy(e.as_bytes()).into_owned()
+            }
+        };
+        decode_records(&text, meta, plan, &mut batches, &mut report);
+    }
     if let Some(e) = inflated.error {
         // The inflate error is the root cause of any JSON error that follows it.
         report.file_error = Some(match report.file_error.take() {
@@ -115,16 +118,32 @@ pub fn decode_text(
     batches: &mut Vec<RecordBatch>,
     report: &mut FileReport,
 ) {
-    if text.trim().is_empty() {
+    if must_decode(text.as_bytes(), plan, report) {
+        decode_records(text, meta, plan, batches, report);
+    }
+}
+
+/// `false` for an empty file (an error) and for one the prefilter rules out as a whole.
+fn must_decode(bytes: &[u8], plan: &DecodePlan, report: &mut FileReport) -> bool {
+    if bytes.trim_ascii().is_empty() {
         report.file_error = Some("empty file (no JSON)".into());
-        return;
+        return false;
     }
-    if let Some(p) = &plan.prefilter {
-        if !p.may_match(text.as_bytes()) {
-            report.prefiltered_file = true;
-            return;
-        }
+    if plan.prefilter.as_ref().is_some_and(|p| !p.may_match(bytes)) {
+        report.prefiltered_file = true;
+        return false;
     }
+    true
+}
+
+/// Decode the records of a file's text (past the checks of [`must_decode`]).
+fn decode_records(
+    text: &str,
+    meta: &FileMeta,
+    plan: &DecodePlan,
+    batches: &mut Vec<RecordBatch>,
+    report: &mut FileReport,
+) {
     let records = match locate_records(text) {
         Ok(Located::Records(r)) => r,
         Ok(Located::NotEvents(k)) => {

@@ -486,6 +486,19 @@ fn gzip_files_and_huge_values() {
     let d = decode_file(bad, &meta(), &DecodePlan::new(None));
     assert_eq!(col(&d.batches[0], "eventname").value(0), "a\u{fffd}b");
     assert!(d.report.describe().contains("UTF-8"));
+    // The prefilter sees the bytes first: a file it rules out is skipped whole, unchecked; one
+    // it lets through is checked (and its damage reported) as without a prefilter.
+    let needle = |lit: &str| {
+        DecodePlan::new(None).with_prefilter(Prefilter::new(vec![vec![lit.to_string()]]))
+    };
+    let d = decode_file(bad, &meta(), &needle("Other"));
+    assert!(d.report.prefiltered_file && !d.report.has_problems());
+    let d = decode_file(bad, &meta(), &needle("eventName"));
+    assert!(d.report.describe().contains("UTF-8"));
+    assert_eq!(col(&d.batches[0], "eventname").value(0), "a\u{fffd}b");
+    // An empty file is reported whatever the prefilter.
+    let d = decode_file(b" \n", &meta(), &needle("Other"));
+    assert!(d.report.file_error.unwrap().contains("empty"));
 }
 
 #[test]

@@ -265,7 +265,7 @@ impl ExecutionPlan for CloudTrailExec {
 /// A file's bytes, or why they could not be read.
 async fn load(f: &ScanFile, s3: Option<&S3Client>) -> std::result::Result<Bytes, String> {
     match &f.location {
-        Location::Local(path) => std::fs::read(path).map(Bytes::from).map_err(|e| {
+        Location::Local(path) => read_local(path, f.size).map(Bytes::from).map_err(|e| {
             format!("cannot read the file: {e} (check permissions, or that it was not moved during the query)")
         }),
         Location::Object { bucket, key, etag } => match s3 {
@@ -276,6 +276,14 @@ async fn load(f: &ScanFile, s3: Option<&S3Client>) -> std::result::Result<Bytes,
             None => Err("an S3 object but no S3 client (internal error)".into()),
         },
     }
+}
+
+/// A local file's bytes, read into a buffer sized from the listing (no second `stat`).
+fn read_local(path: &std::path::Path, listed_size: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::with_capacity(usize::try_from(listed_size).unwrap_or(0));
+    std::fs::File::open(path)?.read_to_end(&mut buf)?;
+    Ok(buf)
 }
 
 /// Decode one file's bytes, account for it in the report, and apply `--strict`.

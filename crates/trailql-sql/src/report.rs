@@ -8,6 +8,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 pub use trailql_s3::StatsSnapshot as S3Snapshot;
 use trailql_s3::{S3Stats, StatsSnapshot};
 
+/// Warnings kept word for word; past this many they are only counted, so a scan over a great
+/// many bad files stays in bounded memory.
+pub const KEPT_WARNINGS: usize = 1000;
+
 /// A file (or source) that had a problem, with what went wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning {
@@ -34,7 +38,9 @@ pub struct ScanReport {
     pub bad_records: AtomicU64,
     pub type_problems: AtomicU64,
     skipped: Mutex<BTreeMap<&'static str, u64>>,
+    /// The first [`KEPT_WARNINGS`] warnings, and how many there were.
     warnings: Mutex<Vec<Warning>>,
+    warnings_total: AtomicU64,
     /// Requests to S3 when a source is a bucket.
     s3: OnceLock<Arc<S3Stats>>,
     /// S3 counters at the start of the current query.
@@ -87,12 +93,17 @@ impl ScanReport {
     }
 
     pub fn warn(&self, path: impl Into<String>, message: impl Into<String>) {
-        self.warnings.lock().expect("report lock").push(Warning {
-            path: path.into(),
-            message: message.into(),
-        });
+        self.warnings_total.fetch_add(1, Relaxed);
+        let mut kept = self.warnings.lock().expect("report lock");
+        if kept.len() < KEPT_WARNINGS {
+            kept.push(Warning {
+                path: path.into(),
+                message: message.into(),
+            });
+        }
     }
 
+    /// The warnings kept (the first [`KEPT_WARNINGS`]; the snapshot counts them all).
     pub fn warnings(&self) -> Vec<Warning> {
         self.warnings.lock().expect("report lock").clone()
     }
@@ -115,7 +126,7 @@ impl ScanReport {
             bad_records: g(&self.bad_records),
             type_problems: g(&self.type_problems),
             skipped: self.skipped.lock().expect("report lock").clone(),
-            warnings: self.warnings.lock().expect("report lock").len(),
+            warnings: g(&self.warnings_total) as usize,
             s3: self.s3.get().map(|s| {
                 let base = *self.s3_base.lock().expect("report lock");
                 s.snapshot().since(&base)
@@ -144,6 +155,7 @@ impl ScanReport {
             &self.records_prefiltered,
             &self.bad_records,
             &self.type_problems,
+            &self.warnings_total,
         ] {
             c.store(0, Relaxed);
         }
@@ -152,5 +164,23 @@ impl ScanReport {
         if let Some(s) = self.s3.get() {
             *self.s3_base.lock().expect("report lock") = s.snapshot();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_past_the_kept_ones_are_counted() {
+        let r = ScanReport::default();
+        for i in 0..KEPT_WARNINGS + 5 {
+            r.warn(format!("f{i}"), "bad");
+        }
+        assert_eq!(r.warnings().len(), KEPT_WARNINGS);
+        assert_eq!(r.warnings()[0].path, "f0");
+        assert_eq!(r.snapshot().warnings, KEPT_WARNINGS + 5);
+        r.reset();
+        assert_eq!((r.warnings().len(), r.snapshot().warnings), (0, 0));
     }
 }
