@@ -361,15 +361,21 @@ mod tests {
         })
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_listing_runs_ahead_of_the_readers_by_a_bounded_backlog() {
+    /// A queue started over a folder of `n` empty JSON files.
+    fn listing_of(n: usize) -> (tempfile::TempDir, Arc<ScanReport>, FileQueue) {
         let dir = tempfile::tempdir().unwrap();
-        let n = QUEUE * 3;
         for i in 0..n {
             std::fs::write(dir.path().join(format!("f{i:05}.json")), b"").unwrap();
         }
         let report = Arc::new(ScanReport::default());
         let queue = FileQueue::start(feed(dir.path().to_path_buf(), &report));
+        (dir, report, queue)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_listing_runs_ahead_of_the_readers_by_a_bounded_backlog() {
+        let n = QUEUE * 3;
+        let (_dir, report, queue) = listing_of(n);
         let first = queue.next().await.unwrap().unwrap();
         // Let the walk run until it stops: with the queue full it waits for the readers.
         let mut listed = 0;
@@ -399,13 +405,8 @@ mod tests {
 
     #[tokio::test]
     async fn readers_that_stop_stop_the_listing() {
-        let dir = tempfile::tempdir().unwrap();
         let n = QUEUE * 2;
-        for i in 0..n {
-            std::fs::write(dir.path().join(format!("f{i:05}.json")), b"").unwrap();
-        }
-        let report = Arc::new(ScanReport::default());
-        let queue = FileQueue::start(feed(dir.path().to_path_buf(), &report));
+        let (_dir, report, queue) = listing_of(n);
         queue.next().await.unwrap().unwrap();
         drop(queue);
         // The walk ends at its next send into the closed queue.

@@ -64,6 +64,16 @@ fn strings(batches: &[RecordBatch], i: usize) -> Vec<Option<String>> {
     out
 }
 
+/// The physical plan of `sql`, as `EXPLAIN` prints it.
+async fn explain(e: &Engine, sql: &str) -> String {
+    let b = run(e, &format!("EXPLAIN {sql}")).await;
+    strings(&b, 1)
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn one_int(batches: &[RecordBatch]) -> i64 {
     strings(batches, 0)[0].as_ref().unwrap().parse().unwrap()
 }
@@ -231,23 +241,13 @@ async fn pruning_skips_files_and_never_loses_an_in_window_event() {
     assert_eq!(n, m);
 
     // EXPLAIN shows it.
-    let b = run(&e, &format!("EXPLAIN {pruned_sql}")).await;
-    let plan = strings(&b, 1)
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join("\n");
+    let plan = explain(&e, pruned_sql).await;
     assert!(plan.contains("CloudTrailExec: sources=["), "{plan}");
     assert!(
         plan.contains("eventtime=[2024-08-02T00:00:00+00:00"),
         "{plan}"
     );
-    let b = run(&e, &format!("EXPLAIN SELECT count(*) FROM cloudtrail_logs WHERE account = '{acct}' AND region = 'us-east-1'")).await;
-    let plan = strings(&b, 1)
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join("\n");
+    let plan = explain(&e, &format!("SELECT count(*) FROM cloudtrail_logs WHERE account = '{acct}' AND region = 'us-east-1'")).await;
     assert!(
         plan.contains(&format!("accounts=[{acct}] regions=[us-east-1]")),
         "{plan}"
