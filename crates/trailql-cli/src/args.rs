@@ -202,8 +202,9 @@ pub struct QueryArgs {
     /// Write the result to a file instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Print the physical plan's scan line (files read vs pruned, prefilter) and detailed counts
-    /// (including folders not walked because the filters rule them out).
+    /// Print the physical plan's scan line (sources, accounts, regions and time window listed,
+    /// prefilter, columns) and detailed counts (files listed, pruned by key, read, skipped by the
+    /// prefilter, and folders not walked because the filters rule them out).
     #[arg(long)]
     pub stats: bool,
 }
