@@ -14,6 +14,7 @@ pub mod prefilter;
 mod records;
 pub mod report;
 pub mod schema;
+mod simd;
 mod structural;
 
 pub use file::{decode_file, decode_text, DecodePlan, Decoded, FileMeta};

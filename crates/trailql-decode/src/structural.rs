@@ -1,10 +1,13 @@
 //! Where a JSON value ends, found from its structure alone: strings and brackets, 64 bytes at a
-//! time (the simdjson stage-1 idea, on SSE2 through the `wide` crate).
+//! time (the simdjson stage-1 idea).
 //!
 //! Each 64-byte block becomes bit masks: backslashes, quotes, opening and closing brackets. The
 //! backslash runs give the escaped characters, the unescaped quotes give (by a prefix XOR) the
 //! bytes inside strings, and the brackets outside strings give the depth. A block whose closing
 //! brackets cannot bring the depth to zero is passed over without looking at its bits one by one.
+//!
+//! The masks come from SSE2 (the x86-64 baseline, through the `wide` crate) or, when the CPU has
+//! them, from AVX2 or AVX-512 chosen at run time ([`crate::simd`]); the scan is the same code.
 //!
 //! Nothing here checks that the skipped text is valid JSON beyond balanced brackets and closed
 //! strings: the caller parses (and so checks) every value it keeps.
@@ -12,23 +15,39 @@
 use wide::u8x16;
 
 /// The masks of one 64-byte block: bit `i` is byte `i`.
-struct Block {
-    backslash: u64,
-    quote: u64,
-    open: u64,
-    close: u64,
+pub(crate) struct Block {
+    pub(crate) backslash: u64,
+    pub(crate) quote: u64,
+    pub(crate) open: u64,
+    pub(crate) close: u64,
 }
 
-impl Block {
-    fn new(bytes: &[u8; 64]) -> Block {
+/// How a 64-byte block becomes its masks, and how a prefix XOR is taken: the parts of the scan
+/// that an instruction set does better.
+pub(crate) trait Masks {
+    fn block(bytes: &[u8; 64]) -> Block;
+    /// Bit `i` = XOR of bits `0..=i`: with quote bits, the bytes from an opening quote up to
+    /// (not including) its closing quote.
+    fn prefix_xor(x: u64) -> u64;
+}
+
+/// `[` and `]` differ from `{` and `}` only in bit 0x20, and no other byte does: OR-ing 0x20
+/// into every byte finds both kinds with one comparison.
+pub(crate) const FOLD: u8 = 0x20;
+
+/// SSE2 through `wide`: four 16-byte comparisons per mask, and shifts for the prefix XOR.
+pub(crate) struct Portable;
+
+impl Masks for Portable {
+    #[inline(always)]
+    fn block(bytes: &[u8; 64]) -> Block {
         let (bs, q, o, c) = (
             u8x16::splat(b'\\'),
             u8x16::splat(b'"'),
             u8x16::splat(b'{'),
             u8x16::splat(b'}'),
         );
-        // `[` and `]` differ from `{` and `}` only in bit 0x20, and no other byte does.
-        let fold = u8x16::splat(0x20);
+        let fold = u8x16::splat(FOLD);
         let mut b = Block {
             backslash: 0,
             quote: 0,
@@ -46,10 +65,22 @@ impl Block {
         }
         b
     }
+
+    #[inline(always)]
+    fn prefix_xor(mut x: u64) -> u64 {
+        x ^= x << 1;
+        x ^= x << 2;
+        x ^= x << 4;
+        x ^= x << 8;
+        x ^= x << 16;
+        x ^= x << 32;
+        x
+    }
 }
 
 /// The bytes escaped by a backslash (the byte after an odd run of backslashes). `carry` says
 /// whether the first byte of this block is escaped by the previous block.
+#[inline(always)]
 fn escaped(backslash: u64, carry: &mut u64) -> u64 {
     const EVEN: u64 = 0x5555_5555_5555_5555;
     let backslash = backslash & !*carry;
@@ -60,40 +91,35 @@ fn escaped(backslash: u64, carry: &mut u64) -> u64 {
     (EVEN ^ (even_starts << 1)) & follows
 }
 
-/// Bit `i` = XOR of bits `0..=i`: with quote bits, the bytes from an opening quote up to (not
-/// including) its closing quote.
-fn prefix_xor(mut x: u64) -> u64 {
-    x ^= x << 1;
-    x ^= x << 2;
-    x ^= x << 4;
-    x ^= x << 8;
-    x ^= x << 16;
-    x ^= x << 32;
-    x
-}
-
-/// 64 bytes from `at`, padded with spaces past the end.
-fn block_at(text: &[u8], at: usize) -> [u8; 64] {
-    match text.get(at..at + 64) {
-        Some(b) => b.try_into().expect("64 bytes"),
-        None => {
-            let mut pad = [b' '; 64];
-            let rest = &text[at.min(text.len())..];
-            pad[..rest.len()].copy_from_slice(rest);
-            pad
-        }
-    }
-}
-
 /// Scanning from `at` (outside any string) at bracket depth `depth`, the index just past the
 /// bracket that brings the depth to zero. With `depth == 0`, `text[at]` must be `{` or `[`.
 /// `None` when the text ends first.
-pub(crate) fn container_end(text: &[u8], mut at: usize, mut depth: u64) -> Option<usize> {
+pub(crate) fn container_end(text: &[u8], at: usize, depth: u64) -> Option<usize> {
+    crate::simd::container_end(text, at, depth)
+}
+
+/// [`container_end`] with the masks of `M`. Inlined into each instruction set's entry point, so
+/// that the bit arithmetic too is compiled for it (`popcnt`, `tzcnt`).
+#[inline(always)]
+pub(crate) fn container_end_with<M: Masks>(
+    text: &[u8],
+    mut at: usize,
+    mut depth: u64,
+) -> Option<usize> {
     let (mut esc_carry, mut str_carry) = (0u64, 0u64);
-    while at < text.len() {
-        let b = Block::new(&block_at(text, at));
+    loop {
+        let b = match text.get(at..at + 64) {
+            Some(bytes) => M::block(bytes.try_into().expect("64 bytes")),
+            None if at < text.len() => {
+                // The last, short block: padded with spaces.
+                let mut pad = [b' '; 64];
+                pad[..text.len() - at].copy_from_slice(&text[at..]);
+                M::block(&pad)
+            }
+            None => return None,
+        };
         let quotes = b.quote & !escaped(b.backslash, &mut esc_carry);
-        let in_string = prefix_xor(quotes) ^ str_carry;
+        let in_string = M::prefix_xor(quotes) ^ str_carry;
         str_carry = ((in_string as i64) >> 63) as u64;
         let (open, close) = (b.open & !in_string, b.close & !in_string);
         if u64::from(close.count_ones()) < depth {
@@ -115,7 +141,6 @@ pub(crate) fn container_end(text: &[u8], mut at: usize, mut depth: u64) -> Optio
         }
         at += 64;
     }
-    None
 }
 
 /// `text[at]` is `"`: the index just past the closing quote, and whether the string has escapes.
@@ -246,6 +271,14 @@ mod tests {
         }
     }
 
+    /// Every instruction set this CPU has, against the byte scan.
+    fn check(t: &[u8], at: usize, depth: u64, want: Option<usize>, text: &str) {
+        for level in crate::simd::available() {
+            let got = crate::simd::container_end_at(level, t, at, depth);
+            assert_eq!(got, want, "{level:?}: {text}");
+        }
+    }
+
     #[test]
     fn block_scan_agrees_with_a_byte_scan() {
         let mut g = Gen(0x9e37_79b9_7f4a_7c15);
@@ -254,12 +287,12 @@ mod tests {
             g.value(&mut text, 1);
             text.push_str("} ,{\"next\":1}");
             let t = text.as_bytes();
-            assert_eq!(container_end(t, 0, 0), naive_container_end(t, 0), "{text}");
+            let end = naive_container_end(t, 0);
+            check(t, 0, 0, end, &text);
             // From inside the object, at depth 1.
-            assert_eq!(container_end(t, 1, 1), naive_container_end(t, 0), "{text}");
+            check(t, 1, 1, end, &text);
             // Cut short: no end.
-            let end = naive_container_end(t, 0).unwrap();
-            assert_eq!(container_end(&t[..end - 1], 0, 0), None, "{text}");
+            check(&t[..end.unwrap() - 1], 0, 0, None, &text);
         }
     }
 
@@ -274,7 +307,7 @@ mod tests {
                     "\\\\".repeat(run) // an even run: the quote after is escaped by its own `\`
                 );
                 let t = s.as_bytes();
-                assert_eq!(container_end(t, 0, 0), naive_container_end(t, 0), "{s}");
+                check(t, 0, 0, naive_container_end(t, 0), &s);
             }
         }
     }
