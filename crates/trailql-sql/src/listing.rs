@@ -22,8 +22,13 @@ use crate::table::RemoteSources;
 
 /// Files listed ahead of the readers, at most (about 2 MB of paths and keys).
 const QUEUE: usize = 4096;
-/// Files triaged together (filters on partition columns are evaluated over this many at once).
+/// Files triaged together (filters on partition columns are evaluated over this many at once),
+/// and handed to the readers together: a listing waiting on a full queue is woken once per
+/// chunk the readers take, not once per file.
 const CHUNK: usize = 512;
+
+/// What a listing sends: the files to read from one triaged chunk, or the error that ends it.
+type Chunk = Result<Vec<ScanFile>>;
 
 /// What one scan keeps of the files listed.
 #[derive(Debug)]
@@ -115,12 +120,12 @@ impl Feed {
 /// Sends listed files through triage into the queue, a chunk at a time.
 struct Sender {
     feed: Arc<Feed>,
-    tx: mpsc::Sender<Result<ScanFile>>,
+    tx: mpsc::Sender<Chunk>,
     chunk: Vec<SourceFile>,
 }
 
 impl Sender {
-    fn new(feed: Arc<Feed>, tx: mpsc::Sender<Result<ScanFile>>) -> Sender {
+    fn new(feed: Arc<Feed>, tx: mpsc::Sender<Chunk>) -> Sender {
         Sender {
             feed,
             tx,
@@ -143,11 +148,10 @@ impl Sender {
     }
 
     /// Hand files to the readers from a thread; `false` once the readers are gone.
-    fn send_blocking(&self, files: Result<Vec<ScanFile>>) -> bool {
+    fn send_blocking(&self, files: Chunk) -> bool {
         match files {
-            Ok(files) => files
-                .into_iter()
-                .all(|f| self.tx.blocking_send(Ok(f)).is_ok()),
+            Ok(files) if files.is_empty() => !self.tx.is_closed(),
+            Ok(files) => self.tx.blocking_send(Ok(files)).is_ok(),
             Err(e) => {
                 let _ = self.tx.blocking_send(Err(e));
                 false
@@ -157,17 +161,15 @@ impl Sender {
 
     /// Hand files to the readers from a task; `false` once the readers are gone.
     async fn send(&self, files: Vec<ScanFile>) -> bool {
-        for f in files {
-            if self.tx.send(Ok(f)).await.is_err() {
-                return false;
-            }
+        if files.is_empty() {
+            return !self.tx.is_closed();
         }
-        true
+        self.tx.send(Ok(files)).await.is_ok()
     }
 }
 
 /// Walk the local sources (on its own thread: the walk blocks on the file system).
-fn walk(feed: Arc<Feed>, tx: mpsc::Sender<Result<ScanFile>>) {
+fn walk(feed: Arc<Feed>, tx: mpsc::Sender<Chunk>) {
     let mut out = Sender::new(feed.clone(), tx);
     let mut open = true;
     let walked = walk_local(&feed.local, &feed.scope, |w| {
@@ -199,7 +201,7 @@ fn walk(feed: Arc<Feed>, tx: mpsc::Sender<Result<ScanFile>>) {
 }
 
 /// List one bucket source.
-async fn list(feed: Arc<Feed>, url: S3Url, tx: mpsc::Sender<Result<ScanFile>>) {
+async fn list(feed: Arc<Feed>, url: S3Url, tx: mpsc::Sender<Chunk>) {
     let mut out = Sender::new(feed.clone(), tx);
     let run = async {
         let Some(remote) = &feed.remote else {
@@ -233,11 +235,27 @@ async fn list(feed: Arc<Feed>, url: S3Url, tx: mpsc::Sender<Result<ScanFile>>) {
 /// The files of one scan, shared by its partitions.
 #[derive(Debug)]
 pub(crate) struct FileQueue {
-    rx: tokio::sync::Mutex<mpsc::Receiver<Result<ScanFile>>>,
+    pending: tokio::sync::Mutex<Pending>,
     /// Listings started, and those that ended (rather than panicked).
     started: usize,
     ended: Arc<AtomicUsize>,
     tasks: Vec<tokio::task::AbortHandle>,
+}
+
+/// The chunks not yet taken, and the rest of the one being handed out.
+#[derive(Debug)]
+struct Pending {
+    rx: mpsc::Receiver<Chunk>,
+    files: std::vec::IntoIter<ScanFile>,
+}
+
+impl Pending {
+    fn new(rx: mpsc::Receiver<Chunk>) -> tokio::sync::Mutex<Pending> {
+        tokio::sync::Mutex::new(Pending {
+            rx,
+            files: Vec::new().into_iter(),
+        })
+    }
 }
 
 /// Counts a listing as ended when it returns, not when it panics; and as running meanwhile.
@@ -264,7 +282,7 @@ impl FileQueue {
     /// Start the listings of `feed`: a thread for the local walk, a task per bucket source.
     /// Must be called inside the tokio runtime.
     pub fn start(feed: Arc<Feed>) -> FileQueue {
-        let (tx, rx) = mpsc::channel(QUEUE);
+        let (tx, rx) = mpsc::channel(QUEUE / CHUNK);
         let ended = Arc::new(AtomicUsize::new(0));
         let report = feed.triage.report.clone();
         let mut started = 0;
@@ -292,7 +310,7 @@ impl FileQueue {
             tasks.push(task.abort_handle());
         }
         FileQueue {
-            rx: tokio::sync::Mutex::new(rx),
+            pending: Pending::new(rx),
             started,
             ended,
             tasks,
@@ -301,13 +319,11 @@ impl FileQueue {
 
     /// A queue over files already listed.
     pub fn fixed(files: &[ScanFile]) -> FileQueue {
-        let (tx, rx) = mpsc::channel(files.len().max(1));
-        for f in files {
-            tx.try_send(Ok(f.clone()))
-                .expect("the channel holds every file");
-        }
+        let (tx, rx) = mpsc::channel(1);
+        tx.try_send(Ok(files.to_vec()))
+            .expect("the channel holds one chunk");
         FileQueue {
-            rx: tokio::sync::Mutex::new(rx),
+            pending: Pending::new(rx),
             started: 0,
             ended: Arc::new(AtomicUsize::new(0)),
             tasks: Vec::new(),
@@ -317,8 +333,18 @@ impl FileQueue {
     /// The next file to read, waiting for the listings; `None` once they are done and the queue
     /// is empty.
     pub async fn next(&self) -> Option<Result<ScanFile>> {
-        if let Some(item) = self.rx.lock().await.recv().await {
-            return Some(item);
+        {
+            let mut p = self.pending.lock().await;
+            loop {
+                if let Some(f) = p.files.next() {
+                    return Some(Ok(f));
+                }
+                match p.rx.recv().await {
+                    Some(Ok(files)) => p.files = files.into_iter(),
+                    Some(Err(e)) => return Some(Err(e)),
+                    None => break,
+                }
+            }
         }
         // Every sender is gone: each listing ended, or one panicked and the rest is missing.
         (self.ended.load(Ordering::SeqCst) < self.started).then(|| {
