@@ -148,13 +148,33 @@ pub(crate) fn string_end(text: &[u8], at: usize) -> Option<(usize, bool)> {
     let mut from = at + 1;
     let mut escapes = false;
     loop {
-        let i = from + memchr::memchr2(b'"', b'\\', text.get(from..)?)?;
+        let i = from + quote_or_backslash(text.get(from..)?)?;
         if text[i] == b'"' {
             return Some((i + 1, escapes));
         }
         escapes = true;
         from = i + 2;
     }
+}
+
+/// The first `"` or `\` in `hay`. Most strings here are short (keys, names, IDs): 16 bytes
+/// at a time on SSE2, inlined, beats a general search's call and set-up.
+#[inline(always)]
+fn quote_or_backslash(hay: &[u8]) -> Option<usize> {
+    let (q, bs) = (u8x16::splat(b'"'), u8x16::splat(b'\\'));
+    let mut k = 0;
+    while let Some(chunk) = hay.get(k..k + 16) {
+        let v = u8x16::new(chunk.try_into().expect("16 bytes"));
+        let hits = (v.simd_eq(q) | v.simd_eq(bs)).to_bitmask();
+        if hits != 0 {
+            return Some(k + hits.trailing_zeros() as usize);
+        }
+        k += 16;
+    }
+    hay[k..]
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\')
+        .map(|p| k + p)
 }
 
 /// The index of the first byte at or after `at` that is not JSON whitespace.
@@ -317,6 +337,23 @@ mod tests {
         assert_eq!(string_end(br#""ab" x"#, 0), Some((4, false)));
         assert_eq!(string_end(br#""a\"b\\" x"#, 0), Some((8, true)));
         assert_eq!(string_end(br#""open"#, 0), None);
+        // Quotes and escapes before, at and after the 16-byte steps.
+        for len in 0..40 {
+            let plain = format!("\"{}\" x", "a".repeat(len));
+            assert_eq!(
+                string_end(plain.as_bytes(), 0),
+                Some((len + 2, false)),
+                "{plain}"
+            );
+            let escaped = format!("\"{}\\\"b\" x", "a".repeat(len));
+            assert_eq!(
+                string_end(escaped.as_bytes(), 0),
+                Some((len + 5, true)),
+                "{escaped}"
+            );
+            let open = format!("\"{}", "a".repeat(len));
+            assert_eq!(string_end(open.as_bytes(), 0), None, "{open}");
+        }
         assert_eq!(value_end(b"true,", 0), Some(4));
         assert_eq!(value_end(b"-1.5e3}", 0), Some(6));
         assert_eq!(value_end(b"null", 0), Some(4));
