@@ -43,7 +43,7 @@ pub enum Command {
   # Which rows stand on log files that validated against their signed digests?
   trailql query -s ./AWSLogs --public-keys keys.json 'SELECT eventtime, eventname, \"$verified\" FROM cloudtrail_logs'
 
-Pruning: filters on account, region, timestamp ('yyyy/MM/dd'), year, month, day and eventtime
+Pruning: filters on account, region, timestamp or date ('yyyy/MM/dd'), year, month, day and eventtime
 skip files by their key. eventtime pruning reads files delivered up to --late-margin after the
 window, because CloudTrail delivers late sometimes.")]
     Query(QueryArgs),
@@ -118,7 +118,8 @@ pub struct SourceArgs {
         short = 's',
         long = "source",
         value_name = "PATH|s3://BUCKET/PREFIX",
-        required = true
+        required = true,
+        help_heading = "Sources"
     )]
     pub sources: Vec<String>,
     #[command(flatten)]
@@ -129,26 +130,32 @@ pub struct SourceArgs {
 pub struct ScanArgs {
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Treat any bad file or record as an error (non-zero exit) instead of a warning.
-    #[arg(long)]
+    /// Treat any bad file or record as an error (exit 1) instead of a counted warning.
+    #[arg(long, help_heading = "Bad input")]
     pub strict: bool,
     /// How late a file may be delivered after the eventtime window and still be read
     /// (e.g. 30m, 1h, 2d, or none to prune only by the window's start).
-    #[arg(long, default_value = "1h", value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = "1h",
+        value_name = "DURATION",
+        help_heading = "Pruning"
+    )]
     pub late_margin: String,
     /// Parse every record even when a literal filter shows it cannot match.
-    #[arg(long)]
+    #[arg(long, help_heading = "Pruning")]
     pub no_prefilter: bool,
-    /// Largest inflated size accepted for one file (decompression-bomb guard).
-    #[arg(long, default_value_t = trailql_decode::inflate::DEFAULT_MAX_INFLATED, value_name = "BYTES")]
+    /// Most bytes one file may inflate to: a file (or decompression bomb) past it is read up
+    /// to there and reported. Large files are streamed, so this bounds work, not memory.
+    #[arg(long, default_value_t = trailql_decode::inflate::DEFAULT_MAX_INFLATED, value_name = "BYTES", help_heading = "Bad input")]
     pub max_inflated_bytes: u64,
     /// Do not print the summary line and warnings.
-    #[arg(short, long)]
+    #[arg(short, long, help_heading = "Output")]
     pub quiet: bool,
     /// CloudTrail's public keys (saved by `aws cloudtrail list-public-keys --output json`):
     /// a query that reads the "$verified" column first validates the log files it reads
     /// against their digests, so each row says whether it stands on verified evidence.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Integrity")]
     pub public_keys: Option<PathBuf>,
 }
 
@@ -197,15 +204,15 @@ pub struct QueryArgs {
     )]
     pub file: Option<PathBuf>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    #[arg(long, value_enum, default_value_t = Format::Table, help_heading = "Output")]
     pub format: Format,
     /// Write the result to a file instead of standard output.
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", help_heading = "Output")]
     pub output: Option<PathBuf>,
     /// Print the physical plan's scan line (sources, accounts, regions and time window listed,
     /// prefilter, columns) and detailed counts (files listed, pruned by key, read, skipped by the
     /// prefilter, and folders not walked because the filters rule them out).
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub stats: bool,
 }
 
@@ -251,6 +258,7 @@ pub struct GenerateArgs {
 
 /// Which part of the trail an investigation reads.
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Scope")]
 pub struct ScopeArgs {
     /// Only this account (12 digits).
     #[arg(long, value_name = "ID")]
@@ -272,16 +280,16 @@ pub struct InvestigateArgs {
     #[command(flatten)]
     pub scan: ScanArgs,
     /// Output format (table shows the main columns; --wide, csv and json show all).
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    #[arg(long, value_enum, default_value_t = Format::Table, help_heading = "Output")]
     pub format: Format,
     /// Write the result to a file instead of standard output.
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", help_heading = "Output")]
     pub output: Option<std::path::PathBuf>,
     /// Also write a self-contained HTML report (timeline chart, table, the exact query).
-    #[arg(long, value_name = "FILE.html")]
+    #[arg(long, value_name = "FILE.html", help_heading = "Output")]
     pub report: Option<std::path::PathBuf>,
     /// Show every column in the table format.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub wide: bool,
 }
 
@@ -292,13 +300,13 @@ pub struct ExposureArgs {
     #[command(flatten)]
     pub scope: ScopeArgs,
     /// Only this security group (id sg-… or name).
-    #[arg(long, value_name = "SG")]
+    #[arg(long, value_name = "SG", help_heading = "Rules")]
     pub group: Option<String>,
     /// Only rules that let traffic reach this TCP/UDP port (protocol -1 covers every port).
-    #[arg(long)]
+    #[arg(long, help_heading = "Rules")]
     pub port: Option<u16>,
     /// Report any CIDR with public addresses, not only 0.0.0.0/0 and ::/0.
-    #[arg(long)]
+    #[arg(long, help_heading = "Rules")]
     pub public: bool,
 }
 
@@ -320,27 +328,27 @@ pub struct ValidateArgs {
     /// CloudTrail's public keys: the output of `aws cloudtrail list-public-keys --output json`.
     /// Without it, trailql calls CloudTrail's ListPublicKeys for each region it validates, with
     /// the same credentials as for S3 (environment, --profile, --role-arn).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Validation")]
     pub public_keys: Option<PathBuf>,
     /// Only this account.
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", help_heading = "Validation")]
     pub account: Option<String>,
     /// Only this region.
-    #[arg(long)]
+    #[arg(long, help_heading = "Validation")]
     pub region: Option<String>,
     /// Start of the window (UTC): YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ.
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", help_heading = "Validation")]
     pub start: String,
     /// End of the window (UTC; default: now).
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", help_heading = "Validation")]
     pub end: Option<String>,
     /// Hex signature of the newest digest (its S3 metadata `signature`), for offline copies.
-    #[arg(long, value_name = "HEX")]
+    #[arg(long, value_name = "HEX", help_heading = "Validation")]
     pub newest_signature: Option<String>,
     /// table (readable lines and a summary) or json.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    #[arg(long, value_enum, default_value_t = Format::Table, help_heading = "Output")]
     pub format: Format,
     /// Also print the files that validated.
-    #[arg(short, long)]
+    #[arg(short, long, help_heading = "Output")]
     pub verbose: bool,
 }

@@ -200,7 +200,9 @@ fn schema(ddl: bool) {
 }
 
 fn quote(name: &str) -> String {
-    if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && name != "timestamp" {
+    if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !matches!(name, "timestamp" | "date")
+    {
         name.to_string()
     } else {
         format!("`{name}`")

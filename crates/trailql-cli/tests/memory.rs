@@ -1,5 +1,5 @@
-//! Validation of a year of hourly digests for one region streams: the peak memory of
-//! `trailql validate` stays bounded and nearly flat from one month to twelve.
+//! Memory stays bounded whatever the input: validation of a year of hourly digests (flat from
+//! one month to twelve), and scans over decompression bombs and a file inflating past 100 MB.
 
 use std::process::Command;
 
@@ -63,4 +63,118 @@ fn a_year_of_hourly_digests_validates_in_bounded_memory() {
         year < month + 16.0,
         "month {month:.1} MiB → year {year:.1} MiB"
     );
+}
+
+fn gz(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn event(i: usize) -> String {
+    format!(
+        r#"{{"eventVersion":"1.08","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/u{}","accountId":"111122223333"}},"eventTime":"2024-08-01T10:{:02}:00Z","eventSource":"ec2.amazonaws.com","eventName":"DescribeInstances","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.{}","requestParameters":{{"instancesSet":{{"items":[{{"instanceId":"i-{i:016x}"}}]}},"filterSet":{{}}}},"responseElements":null,"eventID":"{i:08x}-0000-4000-8000-000000000000","readOnly":true,"eventType":"AwsApiCall","recipientAccountId":"111122223333"}}"#,
+        i % 50,
+        i % 60,
+        i % 250
+    )
+}
+
+/// A gzip file of several members: the first holds `head`, then `copies` members each
+/// inflating to `filler` (compressed once: a 3 GiB bomb is built in a second).
+fn bomb(head: &str, filler: &[u8], copies: usize) -> Vec<u8> {
+    let member = gz(filler);
+    let mut out = gz(head.as_bytes());
+    for _ in 0..copies {
+        out.extend_from_slice(&member);
+    }
+    out
+}
+
+#[test]
+fn bombs_and_large_files_scan_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let day = dir
+        .path()
+        .join("AWSLogs/111122223333/CloudTrail/us-east-1/2024/08/01");
+    std::fs::create_dir_all(&day).unwrap();
+    let name = |k: &str| {
+        day.join(format!(
+            "111122223333_CloudTrail_us-east-1_20240801T1000Z_{k}.json.gz"
+        ))
+    };
+    let first = format!("{{\"Records\":[{},", event(0));
+    let spaces = vec![b' '; 64 << 20];
+    // 3 GiB of white space inside the Records array, four times over.
+    for k in 0..4 {
+        std::fs::write(name(&format!("bomb{k}")), bomb(&first, &spaces, 48)).unwrap();
+    }
+    // One string that never ends (the record limit stops it), and one of zeros.
+    let string_head = format!("{{\"Records\":[{},{{\"eventName\":\"", event(1));
+    std::fs::write(
+        name("string"),
+        bomb(&string_head, &vec![b'a'; 64 << 20], 48),
+    )
+    .unwrap();
+    std::fs::write(name("zeros"), bomb("", &vec![0u8; 64 << 20], 48)).unwrap();
+    // An honest file inflating past 100 MB: every row must come back.
+    let mut recs = Vec::new();
+    let mut len = 0;
+    while len < 100 << 20 {
+        let r = event(recs.len() + 10);
+        len += r.len() + 1;
+        recs.push(r);
+    }
+    let honest = recs.len();
+    std::fs::write(
+        name("large"),
+        gz(format!("{{\"Records\":[{}]}}", recs.join(",")).as_bytes()),
+    )
+    .unwrap();
+    drop(recs);
+    let src = dir.path().to_str().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_trailql"))
+        .args([
+            "query",
+            "-s",
+            src,
+            "--format",
+            "csv",
+            "SELECT count(*) AS n FROM cloudtrail_logs",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // The large file's rows, plus the first record of each bomb and of the long string.
+    assert_eq!(
+        stdout.lines().nth(1),
+        Some((honest + 5).to_string().as_str()),
+        "{stderr}"
+    );
+    for k in ["bomb0", "bomb3", "string", "zeros"] {
+        assert!(
+            stderr.contains(&format!("_{k}.json.gz")),
+            "{k} named: {stderr}"
+        );
+    }
+    assert!(stderr.contains("decompression bomb"), "{stderr}");
+    let mut peaks = Vec::new();
+    for sql in [
+        "SELECT count(*) FROM cloudtrail_logs",
+        "SELECT * FROM cloudtrail_logs",
+        "SELECT eventid, requestparameters FROM cloudtrail_logs WHERE eventname = 'DescribeInstances'",
+    ] {
+        let (status, peak) = run_peak_mib(Command::new(env!("CARGO_BIN_EXE_trailql")).args([
+            "query", "-q", "-s", src, "--format", "jsonl", sql,
+        ]));
+        assert!(status.success(), "{sql}");
+        peaks.push(peak);
+    }
+    eprintln!("peak RSS over bombs and a 100 MB file: {peaks:.1?} MiB");
+    for p in peaks {
+        assert!(p < 256.0, "a scan over bombs took {p:.1} MiB");
+    }
 }

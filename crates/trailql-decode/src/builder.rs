@@ -153,6 +153,42 @@ impl ColBuilder {
         }
     }
 
+    /// Append a value that nests deeper than [`crate::nesting::MAX_NESTING`] without parsing
+    /// it: a free-form text column keeps its raw text (unchecked), any other column is NULL.
+    /// Either way it is counted and named; `eventjson` still holds the record.
+    pub(crate) fn append_too_deep(&mut self, raw: &str, report: &mut FileReport, record: u64) {
+        report.type_problems += 1;
+        let limit = crate::nesting::MAX_NESTING;
+        match self {
+            ColBuilder::Str {
+                b,
+                freeform: true,
+                path,
+            } => {
+                report.note(format_args!(
+                    "record {record}: field `{path}` nests deeper than {limit} levels; kept as raw text, not checked"
+                ));
+                b.append_value(raw);
+            }
+            _ => {
+                report.note(format_args!(
+                    "record {record}: field `{}` nests deeper than {limit} levels; NULL",
+                    self.path()
+                ));
+                self.append_null();
+            }
+        }
+    }
+
+    fn path(&self) -> &str {
+        match self {
+            ColBuilder::Str { path, .. }
+            | ColBuilder::List { path, .. }
+            | ColBuilder::Map { path, .. } => path,
+            ColBuilder::Struct(s) => &s.path,
+        }
+    }
+
     /// Append one value for the current row.
     pub(crate) fn append(&mut self, v: LazyValue<'_>, report: &mut FileReport, record: u64) {
         let t = v.get_type();

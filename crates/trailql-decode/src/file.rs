@@ -6,11 +6,15 @@ use arrow_array::{ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions, Strin
 use arrow_schema::SchemaRef;
 use sonic_rs::{JsonType, JsonValueTrait, LazyValue};
 
+use crate::nesting::{too_deep, MAX_NESTING};
+use crate::structural::{skip_ws, string_end, value_end};
+
 use crate::builder::ColBuilder;
-use crate::inflate::{inflate, DEFAULT_MAX_INFLATED};
+use crate::inflate::DEFAULT_MAX_INFLATED;
 use crate::prefilter::Prefilter;
 use crate::report::{FileReport, NotEventsContent};
 use crate::schema::{record_index_of_key, record_specs, table_schema, Column, Extra};
+use crate::stream::{FileDecoder, StreamLimits};
 
 /// What to build: the projected columns, in output order.
 #[derive(Debug, Clone)]
@@ -20,6 +24,8 @@ pub struct DecodePlan {
     pub prefilter: Option<Prefilter>,
     pub batch_size: usize,
     pub max_inflated: u64,
+    /// The sizes that bound one file's memory.
+    pub stream: StreamLimits,
 }
 
 impl DecodePlan {
@@ -36,6 +42,7 @@ impl DecodePlan {
             prefilter: None,
             batch_size: 8192,
             max_inflated: DEFAULT_MAX_INFLATED,
+            stream: StreamLimits::default(),
         }
     }
 
@@ -65,7 +72,7 @@ impl FileMeta {
         match e {
             Extra::Account => self.account.as_deref(),
             Extra::Region => self.region.as_deref(),
-            Extra::Timestamp => self.timestamp.as_deref(),
+            Extra::Timestamp | Extra::Date => self.timestamp.as_deref(),
             Extra::Year => self.year.as_deref(),
             Extra::Month => self.month.as_deref(),
             Extra::Day => self.day.as_deref(),
@@ -81,33 +88,15 @@ pub struct Decoded {
     pub report: FileReport,
 }
 
-/// Decode a whole file (gzip or plain JSON bytes).
+/// Decode a whole file (gzip or plain JSON bytes) and collect its batches. A scan pulls them
+/// one window at a time instead, through [`FileDecoder`].
 pub fn decode_file(raw: &[u8], meta: &FileMeta, plan: &DecodePlan) -> Decoded {
-    let mut report = FileReport::default();
-    let inflated = inflate(raw, plan.max_inflated);
-    let mut batches = Vec::new();
-    // The prefilter looks at the bytes first: a file it rules out is not checked for UTF-8.
-    if must_decode(&inflated.bytes, plan, &mut report) {
-        let text = match String::from_utf8(inflated.bytes) {
-            Ok(s) => s,
-            Err(e) => {
-                report.type_problems += 1;
-                report.note("invalid UTF-8 replaced with U+FFFD");
-                String::from_utf8_lossy(e.as_bytes()).into_owned()
-            }
-        };
-        decode_records(&text, meta, plan, &mut batches, &mut report);
+    let mut d = FileDecoder::from_bytes_with(raw, meta.clone(), plan);
+    let batches = d.by_ref().collect();
+    Decoded {
+        batches,
+        report: d.into_report(),
     }
-    if let Some(e) = inflated.error {
-        // The inflate error is the root cause of any JSON error that follows it.
-        report.file_error = Some(match report.file_error.take() {
-            Some(json) if report.rows > 0 => {
-                format!("{e}; kept {} records before it ({json})", report.rows)
-            }
-            _ => e,
-        });
-    }
-    Decoded { batches, report }
 }
 
 /// Decode JSON text holding `{"Records":[…]}` (or a bare array of records).
@@ -118,13 +107,25 @@ pub fn decode_text(
     batches: &mut Vec<RecordBatch>,
     report: &mut FileReport,
 ) {
+    decode_window(text, meta, plan, 0, batches, report)
+}
+
+/// [`decode_text`] for a part of a file whose first record is record `first` of the file.
+pub(crate) fn decode_window(
+    text: &str,
+    meta: &FileMeta,
+    plan: &DecodePlan,
+    first: u64,
+    batches: &mut Vec<RecordBatch>,
+    report: &mut FileReport,
+) {
     if must_decode(text.as_bytes(), plan, report) {
-        decode_records(text, meta, plan, batches, report);
+        decode_records(text, meta, plan, first, batches, report);
     }
 }
 
 /// `false` for an empty file (an error) and for one the prefilter rules out as a whole.
-fn must_decode(bytes: &[u8], plan: &DecodePlan, report: &mut FileReport) -> bool {
+pub(crate) fn must_decode(bytes: &[u8], plan: &DecodePlan, report: &mut FileReport) -> bool {
     if bytes.trim_ascii().is_empty() {
         report.file_error = Some("empty file (no JSON)".into());
         return false;
@@ -137,10 +138,11 @@ fn must_decode(bytes: &[u8], plan: &DecodePlan, report: &mut FileReport) -> bool
 }
 
 /// Decode the records of a file's text (past the checks of [`must_decode`]).
-fn decode_records(
+pub(crate) fn decode_records(
     text: &str,
     meta: &FileMeta,
     plan: &DecodePlan,
+    first: u64,
     batches: &mut Vec<RecordBatch>,
     report: &mut FileReport,
 ) {
@@ -155,7 +157,7 @@ fn decode_records(
             return;
         }
     };
-    let mut dec = RecordDecoder::new(plan, meta);
+    let mut dec = RecordDecoder::new(plan, meta, first);
     let (mark, before) = (batches.len(), report.clone());
     if crate::records::decode(records, &mut dec, report, batches).is_ok() {
         dec.flush(batches);
@@ -165,19 +167,81 @@ fn decode_records(
     // precedes it.
     batches.truncate(mark);
     *report = before;
-    dec = RecordDecoder::new(plan, meta);
-    for (i, item) in sonic_rs::to_array_iter(records).enumerate() {
-        match item {
-            Ok(rec) => dec.push(rec, i as u64, report, batches),
-            Err(e) => {
-                report.file_error = Some(format!(
-                    "invalid JSON in record {i} of the Records array: {e}; kept the {i} record(s) before it"
-                ));
-                break;
-            }
+    dec = RecordDecoder::new(plan, meta, first);
+    if let Err(e) = each_record(records, first, |i, raw| {
+        if too_deep(raw.as_bytes()) {
+            report.bad_records += 1;
+            report.note(format_args!(
+                "record {i} nests deeper than {MAX_NESTING} levels and was dropped (its text starts {:.40})",
+                raw
+            ));
+            return Ok(());
         }
+        match sonic_rs::from_str::<LazyValue<'_>>(raw) {
+            Ok(rec) => {
+                dec.push(rec, i, report, batches);
+                Ok(())
+            }
+            Err(e) => Err(format!(
+                "invalid JSON in record {i} of the Records array: {e}"
+            )),
+        }
+    }) {
+        report.file_error = Some(e);
     }
     dec.flush(batches);
+}
+
+/// Call `f` with the index and text of each element of the array `records` (from its `[`),
+/// found by structure only, so that no parser sees an element before [`too_deep`] has. Stops
+/// at the first error, its own (an element that does not end, a missing comma) or `f`'s, and
+/// says how many records came before it.
+fn each_record(
+    records: &str,
+    first: u64,
+    mut f: impl FnMut(u64, &str) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut at = first;
+    walk_records(records, first, |i, raw| {
+        at = i;
+        f(i, raw)?;
+        at = i + 1;
+        Ok(())
+    })
+    .map_err(|e| format!("{e}; kept the {at} record(s) before it"))
+}
+
+fn walk_records(
+    records: &str,
+    first: u64,
+    mut f: impl FnMut(u64, &str) -> Result<(), String>,
+) -> Result<(), String> {
+    let text = records.as_bytes();
+    let mut i = skip_ws(text, 1);
+    if text.get(i) == Some(&b']') {
+        return Ok(());
+    }
+    for index in first.. {
+        let end = value_end(text, i).ok_or_else(|| {
+            format!(
+                "record {index} of the Records array does not end (cut short, unbalanced brackets or not JSON)"
+            )
+        })?;
+        f(index, &records[i..end])?;
+        i = skip_ws(text, end);
+        match text.get(i) {
+            Some(b',') => i = skip_ws(text, i + 1),
+            Some(b']') => return Ok(()),
+            Some(&c) => {
+                return Err(format!(
+                    "invalid JSON after record {index} of the Records array: expected `,` or `]`, found {:?}",
+                    c as char
+                ))
+            }
+            None => return Err("the Records array does not end (the file is cut short)".into()),
+        }
+    }
+    Ok(())
 }
 
 enum Located<'a> {
@@ -211,19 +275,24 @@ fn locate_records(text: &str) -> Result<Located<'_>, String> {
     }
     let mut digest_like = false;
     let mut config_like = false;
-    for entry in sonic_rs::to_object_iter(t) {
-        let (k, v) = entry.map_err(|e| format!("invalid JSON: {e}"))?;
-        match k.as_ref() {
+    let mut records = None;
+    each_member(t, |k, v| {
+        match k {
             "Records" => {
-                if v.get_type() != JsonType::Array {
-                    return Err("`Records` is not an array".into());
-                }
-                return Ok(Located::Records(lazy_raw(&v, t)));
+                records = Some(v);
+                return false;
             }
             "digestPublicKeyFingerprint" | "digestS3Object" | "logFiles" => digest_like = true,
             "configurationItems" | "configSnapshotId" | "configurationItem" => config_like = true,
             _ => {}
         }
+        true
+    })?;
+    if let Some(v) = records {
+        if !v.starts_with('[') {
+            return Err("`Records` is not an array".into());
+        }
+        return Ok(Located::Records(v));
     }
     if digest_like {
         return Ok(Located::NotEvents(NotEventsContent::Digest));
@@ -234,11 +303,45 @@ fn locate_records(text: &str) -> Result<Located<'_>, String> {
     Err("not a CloudTrail log file: the JSON object has no `Records` key".into())
 }
 
-/// The raw text of a lazy value as a slice of `text` (it borrows from it).
-fn lazy_raw<'a>(v: &LazyValue<'_>, text: &'a str) -> &'a str {
-    let raw = v.as_raw_str();
-    let start = raw.as_ptr() as usize - text.as_ptr() as usize;
-    &text[start..start + raw.len()]
+/// Call `f` with each key and raw value of the JSON object `text` (from its `{`) until it
+/// returns `false`. Values are found by structure (no parser recursion, whatever their depth);
+/// keys with escapes are decoded.
+fn each_member<'a>(text: &'a str, mut f: impl FnMut(&str, &'a str) -> bool) -> Result<(), String> {
+    let bytes = text.as_bytes();
+    let bad = |at: usize, what: &str| format!("invalid JSON at byte {at}: {what}");
+    let mut i = skip_ws(bytes, 1);
+    if bytes.get(i) == Some(&b'}') {
+        return Ok(());
+    }
+    loop {
+        if bytes.get(i) != Some(&b'"') {
+            return Err(bad(i, "expected a key"));
+        }
+        let (key_end, escapes) = string_end(bytes, i).ok_or_else(|| bad(i, "unclosed key"))?;
+        let raw_key = &text[i..key_end];
+        let decoded;
+        let key = if escapes {
+            decoded = sonic_rs::from_str::<String>(raw_key).map_err(|e| bad(i, &e.to_string()))?;
+            decoded.as_str()
+        } else {
+            &raw_key[1..raw_key.len() - 1]
+        };
+        let colon = skip_ws(bytes, key_end);
+        if bytes.get(colon) != Some(&b':') {
+            return Err(bad(colon, "expected `:`"));
+        }
+        let v = skip_ws(bytes, colon + 1);
+        let v_end = value_end(bytes, v).ok_or_else(|| bad(v, "a value that does not end"))?;
+        if !f(key, &text[v..v_end]) {
+            return Ok(());
+        }
+        i = skip_ws(bytes, v_end);
+        match bytes.get(i) {
+            Some(b',') => i = skip_ws(bytes, i + 1),
+            Some(b'}') => return Ok(()),
+            _ => return Err(bad(i, "expected `,` or `}`")),
+        }
+    }
 }
 
 /// Per-file state: builders for the projected record columns.
@@ -252,6 +355,8 @@ pub(crate) struct RecordDecoder<'p> {
     outputs: Vec<Output>,
     eventjson: Option<arrow_array::builder::StringBuilder>,
     pub(crate) rows: usize,
+    /// The index in the file of the first record this decoder sees (for messages).
+    pub(crate) first_index: u64,
 }
 
 enum Output {
@@ -261,7 +366,7 @@ enum Output {
 }
 
 impl<'p> RecordDecoder<'p> {
-    fn new(plan: &'p DecodePlan, meta: &'p FileMeta) -> Self {
+    fn new(plan: &'p DecodePlan, meta: &'p FileMeta, first_index: u64) -> Self {
         let specs = record_specs();
         let mut slots = vec![None; specs.len()];
         let mut builders = Vec::new();
@@ -289,6 +394,7 @@ impl<'p> RecordDecoder<'p> {
             outputs,
             eventjson,
             rows: 0,
+            first_index,
         }
     }
 

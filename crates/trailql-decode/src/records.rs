@@ -14,6 +14,7 @@ use arrow_array::RecordBatch;
 use sonic_rs::LazyValue;
 
 use crate::file::RecordDecoder;
+use crate::nesting::too_deep;
 use crate::report::FileReport;
 use crate::structural::{container_end, skip_ws, string_end, value_end};
 
@@ -46,7 +47,7 @@ pub(crate) fn decode(
     if at(text, i)? == b']' {
         return Ok(());
     }
-    let mut index = 0u64;
+    let mut index = dec.first_index;
     loop {
         if at(text, i)? != b'{' {
             return Err(GiveUp);
@@ -144,6 +145,11 @@ fn append(
 ) -> Walk<()> {
     let b = &mut dec.builders[slot];
     if plain && b.append_plain_str(raw) {
+        return Ok(());
+    }
+    if too_deep(raw.as_bytes()) {
+        // Parsing it would recurse past the stack: kept unparsed, where the column allows.
+        b.append_too_deep(raw, report, index);
         return Ok(());
     }
     let v: LazyValue<'_> = sonic_rs::from_str(raw).map_err(|_| GiveUp)?;

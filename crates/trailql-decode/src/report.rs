@@ -40,6 +40,23 @@ impl FileReport {
         }
     }
 
+    /// Add the report of a part of the same file (a window of a streamed file).
+    pub(crate) fn absorb(&mut self, part: FileReport) {
+        self.rows += part.rows;
+        self.prefiltered_records += part.prefiltered_records;
+        self.bad_records += part.bad_records;
+        self.type_problems += part.type_problems;
+        if self.file_error.is_none() {
+            self.file_error = part.file_error;
+        }
+        if self.not_events.is_none() {
+            self.not_events = part.not_events;
+        }
+        for m in part.messages {
+            self.note(m);
+        }
+    }
+
     /// Did anything go wrong (a warning, or an error with `--strict`)?
     pub fn has_problems(&self) -> bool {
         self.file_error.is_some() || self.bad_records > 0 || self.type_problems > 0

@@ -155,6 +155,8 @@ pub enum Extra {
     Region,
     /// Athena projection partition `yyyy/MM/dd` (delivery day).
     Timestamp,
+    /// The same value under the name other shared projection DDLs give it (`"date"`).
+    Date,
     Year,
     Month,
     Day,
@@ -166,10 +168,11 @@ pub enum Extra {
     Verified,
 }
 
-pub const EXTRAS: [(&str, Extra); 9] = [
+pub const EXTRAS: [(&str, Extra); 10] = [
     ("account", Extra::Account),
     ("region", Extra::Region),
     ("timestamp", Extra::Timestamp),
+    ("date", Extra::Date),
     ("year", Extra::Year),
     ("month", Extra::Month),
     ("day", Extra::Day),
@@ -195,6 +198,7 @@ impl Column {
                 Extra::Account
                     | Extra::Region
                     | Extra::Timestamp
+                    | Extra::Date
                     | Extra::Year
                     | Extra::Month
                     | Extra::Day
@@ -342,6 +346,7 @@ mod tests {
                 "account",
                 "region",
                 "timestamp",
+                "date",
                 "year",
                 "month",
                 "day",

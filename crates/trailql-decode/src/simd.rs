@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-use crate::structural::{container_end_with, Portable};
+use crate::structural::{container_end_with, deeper_than_with, Portable};
 
 /// The instruction sets the scan can use, narrowest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -76,11 +76,35 @@ pub(crate) fn container_end_at(level: Level, text: &[u8], at: usize, depth: u64)
     }
 }
 
+/// [`crate::structural::deeper_than_with`] at the detected level.
+#[inline]
+pub(crate) fn deeper_than(text: &[u8], limit: u64) -> bool {
+    deeper_than_at(detected(), text, limit)
+}
+
+/// [`deeper_than`] at a given level, which must not be wider than [`detected`].
+#[inline]
+pub(crate) fn deeper_than_at(level: Level, text: &[u8], limit: u64) -> bool {
+    assert!(
+        level <= detected(),
+        "{level:?} is not supported by this CPU"
+    );
+    match level {
+        Level::Portable => deeper_than_with::<Portable>(text, limit),
+        // SAFETY: `detected()` found every feature these functions are compiled with.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => unsafe { x86::deeper_than_avx2(text, limit) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { x86::deeper_than_avx512(text, limit) },
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
 
-    use crate::structural::{container_end_with, Block, Masks, FOLD};
+    use crate::structural::{container_end_with, deeper_than_with, Block, Masks, FOLD};
 
     #[target_feature(enable = "avx2,pclmulqdq,popcnt,bmi1")]
     pub(super) unsafe fn container_end_avx2(text: &[u8], at: usize, depth: u64) -> Option<usize> {
@@ -90,6 +114,16 @@ mod x86 {
     #[target_feature(enable = "avx512f,avx512bw,pclmulqdq,popcnt,bmi1")]
     pub(super) unsafe fn container_end_avx512(text: &[u8], at: usize, depth: u64) -> Option<usize> {
         container_end_with::<Avx512>(text, at, depth)
+    }
+
+    #[target_feature(enable = "avx2,pclmulqdq,popcnt,bmi1")]
+    pub(super) unsafe fn deeper_than_avx2(text: &[u8], limit: u64) -> bool {
+        deeper_than_with::<Avx2>(text, limit)
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,pclmulqdq,popcnt,bmi1")]
+    pub(super) unsafe fn deeper_than_avx512(text: &[u8], limit: u64) -> bool {
+        deeper_than_with::<Avx512>(text, limit)
     }
 
     /// Prefix XOR as a carry-less multiply by all ones.
@@ -107,7 +141,7 @@ mod x86 {
     impl Masks for Avx2 {
         #[inline(always)]
         fn block(bytes: &[u8; 64]) -> Block {
-            // SAFETY: only reached from `container_end_avx2`, compiled with AVX2; the two
+            // SAFETY: only reached from the `_avx2` entry points, compiled with AVX2; the two
             // unaligned loads read the 64 bytes of `bytes`.
             unsafe {
                 let p = bytes.as_ptr() as *const __m256i;
@@ -140,7 +174,7 @@ mod x86 {
     impl Masks for Avx512 {
         #[inline(always)]
         fn block(bytes: &[u8; 64]) -> Block {
-            // SAFETY: only reached from `container_end_avx512`, compiled with AVX-512 F and BW;
+            // SAFETY: only reached from the `_avx512` entry points, compiled with AVX-512 F and BW;
             // the unaligned load reads the 64 bytes of `bytes`.
             unsafe {
                 let v = _mm512_loadu_si512(bytes.as_ptr() as *const __m512i);

@@ -143,6 +143,50 @@ pub(crate) fn container_end_with<M: Masks>(
     }
 }
 
+/// Does any bracket in `text` (outside strings) open more than `limit` levels deep? [`Masks`]
+/// as in [`container_end_with`]; a block is passed over whole when neither its closing brackets
+/// can bring the depth below zero nor its opening ones past the limit, else walked bit by bit.
+/// Closing brackets at depth zero are ignored, so a slice that starts inside a value is fine.
+#[inline(always)]
+pub(crate) fn deeper_than_with<M: Masks>(text: &[u8], limit: u64) -> bool {
+    let (mut esc_carry, mut str_carry) = (0u64, 0u64);
+    let (mut at, mut depth) = (0usize, 0u64);
+    loop {
+        let b = match text.get(at..at + 64) {
+            Some(bytes) => M::block(bytes.try_into().expect("64 bytes")),
+            None if at < text.len() => {
+                let mut pad = [b' '; 64];
+                pad[..text.len() - at].copy_from_slice(&text[at..]);
+                M::block(&pad)
+            }
+            None => return false,
+        };
+        let quotes = b.quote & !escaped(b.backslash, &mut esc_carry);
+        let in_string = M::prefix_xor(quotes) ^ str_carry;
+        str_carry = ((in_string as i64) >> 63) as u64;
+        let (open, close) = (b.open & !in_string, b.close & !in_string);
+        let (opens, closes) = (u64::from(open.count_ones()), u64::from(close.count_ones()));
+        if closes <= depth && depth + opens <= limit {
+            depth = depth + opens - closes;
+        } else {
+            let mut brackets = open | close;
+            while brackets != 0 {
+                let bit = brackets & brackets.wrapping_neg();
+                if open & bit != 0 {
+                    depth += 1;
+                    if depth > limit {
+                        return true;
+                    }
+                } else {
+                    depth = depth.saturating_sub(1);
+                }
+                brackets &= brackets - 1;
+            }
+        }
+        at += 64;
+    }
+}
+
 /// `text[at]` is `"`: the index just past the closing quote, and whether the string has escapes.
 pub(crate) fn string_end(text: &[u8], at: usize) -> Option<(usize, bool)> {
     let mut from = at + 1;

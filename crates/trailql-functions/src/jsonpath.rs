@@ -2,6 +2,7 @@
 //! `$`, `.key`, `["key"]`, `['key']`, `[index]`. Pure Rust, no DataFusion.
 
 use sonic_rs::{JsonType, JsonValueTrait, LazyValue, PointerNode};
+use trailql_decode::nesting::too_deep;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonPath {
@@ -67,8 +68,12 @@ pub fn parse(path: &str) -> Result<JsonPath, String> {
 }
 
 impl JsonPath {
-    /// The value at this path in `json`, or `None` when missing or when `json` is invalid.
+    /// The value at this path in `json`, or `None` when missing, when `json` is invalid, or
+    /// when it nests too deep to parse ([`trailql_decode::nesting`]: the parser recurses).
     pub fn get<'a>(&self, json: &'a str) -> Option<LazyValue<'a>> {
+        if too_deep(json.as_bytes()) {
+            return None;
+        }
         sonic_rs::get(json, &self.steps).ok()
     }
 

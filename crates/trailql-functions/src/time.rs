@@ -257,3 +257,148 @@ mod tests {
         assert!(parse_unit("fortnight").is_err());
     }
 }
+
+/// What a Joda pattern is converted for: parsing accepts numbers without padding, formatting
+/// writes them as the pattern's width says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Joda {
+    Parse,
+    Format,
+}
+
+/// A Joda-Time pattern (Trino's `parse_datetime` / `format_datetime`: `yyyy-MM-dd'T'HH:mm:ss.SSSZ`)
+/// as a chrono format string.
+pub fn joda_to_chrono(pattern: &str, mode: Joda) -> Result<String, String> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' {
+            // 'literal', with '' for a quote.
+            if chars.get(i + 1) == Some(&'\'') {
+                out.push('\'');
+                i += 2;
+                continue;
+            }
+            let mut j = i + 1;
+            while j < chars.len() {
+                if chars[j] == '\'' {
+                    if chars.get(j + 1) == Some(&'\'') {
+                        out.push('\'');
+                        j += 2;
+                        continue;
+                    }
+                    break;
+                }
+                push_literal(&mut out, chars[j]);
+                j += 1;
+            }
+            if j >= chars.len() {
+                return Err(format!("unclosed quote in the Joda pattern {pattern:?}"));
+            }
+            i = j + 1;
+            continue;
+        }
+        let run = chars[i..].iter().take_while(|&&x| x == c).count();
+        let pad = |short: &str, long: &str| -> String {
+            if run >= 2 || mode == Joda::Parse {
+                long.to_string()
+            } else {
+                short.to_string()
+            }
+        };
+        let spec = match c {
+            'y' | 'Y' | 'u' => {
+                if run == 2 {
+                    "%y".into()
+                } else {
+                    "%Y".into()
+                }
+            }
+            'x' => "%G".into(),
+            'w' => pad("%-V", "%V"),
+            'M' => match run {
+                1 | 2 => pad("%-m", "%m"),
+                3 => "%b".into(),
+                _ => "%B".into(),
+            },
+            'd' => pad("%-d", "%d"),
+            'D' => "%j".into(),
+            'e' => "%u".into(),
+            'E' => {
+                if run >= 4 {
+                    "%A".into()
+                } else {
+                    "%a".into()
+                }
+            }
+            'a' => "%p".into(),
+            'H' => pad("%-H", "%H"),
+            'k' => pad("%-H", "%H"),
+            'h' | 'K' => pad("%-I", "%I"),
+            'm' => pad("%-M", "%M"),
+            's' => pad("%-S", "%S"),
+            'S' => match run {
+                1..=3 => "%3f".into(),
+                4..=6 => "%6f".into(),
+                _ => "%9f".into(),
+            },
+            'Z' => {
+                if run == 1 {
+                    "%z".into()
+                } else {
+                    "%:z".into()
+                }
+            }
+            'z' => "%Z".into(),
+            c if c.is_ascii_alphabetic() => {
+                return Err(format!(
+                    "the Joda pattern letter {c:?} in {pattern:?} is not supported"
+                ))
+            }
+            c => {
+                for _ in 0..run {
+                    push_literal(&mut out, c);
+                }
+                i += run;
+                continue;
+            }
+        };
+        out.push_str(&spec);
+        i += run;
+    }
+    Ok(out)
+}
+
+fn push_literal(out: &mut String, c: char) {
+    if c == '%' {
+        out.push_str("%%");
+    } else {
+        out.push(c);
+    }
+}
+
+#[cfg(test)]
+mod joda_tests {
+    use super::*;
+
+    #[test]
+    fn joda_patterns() {
+        assert_eq!(
+            joda_to_chrono("yyyy-MM-dd'T'HH:mm:ss.SSSZ", Joda::Format).unwrap(),
+            "%Y-%m-%dT%H:%M:%S.%3f%z"
+        );
+        assert_eq!(
+            joda_to_chrono("d MMM yy h:mm a", Joda::Format).unwrap(),
+            "%-d %b %y %-I:%M %p"
+        );
+        assert_eq!(joda_to_chrono("d/M/yyyy", Joda::Parse).unwrap(), "%d/%m/%Y");
+        assert_eq!(
+            joda_to_chrono("'it''s' 100%", Joda::Format).unwrap(),
+            "it's 100%%"
+        );
+        assert!(joda_to_chrono("yyyy q", Joda::Format).is_err());
+        assert!(joda_to_chrono("'open", Joda::Format).is_err());
+    }
+}

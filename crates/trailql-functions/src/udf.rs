@@ -16,12 +16,14 @@ use datafusion::logical_expr::{
 use datafusion::prelude::SessionContext;
 use sonic_rs::{JsonType, JsonValueTrait};
 
+use trailql_decode::nesting::too_deep;
+
 use crate::jsonpath::{self, JsonPath};
 use crate::time;
 
-type Kernel = fn(&[ColumnarValue], usize) -> Result<ArrayRef>;
-type ReturnType = fn(&[DataType]) -> Result<DataType>;
-type Coerce = fn(&[DataType]) -> Result<Vec<DataType>>;
+pub(crate) type Kernel = fn(&[ColumnarValue], usize) -> Result<ArrayRef>;
+pub(crate) type ReturnType = fn(&[DataType]) -> Result<DataType>;
+pub(crate) type Coerce = fn(&[DataType]) -> Result<Vec<DataType>>;
 
 /// A function with Trino's name and semantics: argument coercion, return type, kernel.
 #[derive(Debug)]
@@ -74,7 +76,12 @@ impl ScalarUDFImpl for TrinoFn {
     }
 }
 
-fn udf(name: &'static str, ret: ReturnType, coerce: Coerce, kernel: Kernel) -> ScalarUDF {
+pub(crate) fn udf(
+    name: &'static str,
+    ret: ReturnType,
+    coerce: Coerce,
+    kernel: Kernel,
+) -> ScalarUDF {
     ScalarUDF::new_from_impl(TrinoFn {
         name,
         signature: Signature::user_defined(Volatility::Immutable),
@@ -119,6 +126,12 @@ pub fn all_functions() -> Vec<ScalarUDF> {
         udf("date_diff", ret_int, co_date_diff, k_date_diff),
         udf("element_at", ret_element_at, co_element_at, k_element_at),
     ]
+    .into_iter()
+    .chain(crate::strings::functions())
+    .chain(crate::url::functions())
+    .chain(crate::arrays::functions())
+    .chain(crate::dates::functions())
+    .collect()
 }
 
 /// Register every function on a session (replacing DataFusion's functions of the same name,
@@ -131,14 +144,14 @@ pub fn register_all(ctx: &SessionContext) {
 
 // ---- argument coercion -------------------------------------------------------------------
 
-fn is_str(t: &DataType) -> bool {
+pub(crate) fn is_str(t: &DataType) -> bool {
     matches!(
         t,
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
     )
 }
 
-fn want_str(name: &str, t: &DataType) -> Result<DataType> {
+pub(crate) fn want_str(name: &str, t: &DataType) -> Result<DataType> {
     if is_str(t) || matches!(t, DataType::Dictionary(_, v) if is_str(v)) {
         Ok(DataType::Utf8)
     } else {
@@ -146,14 +159,14 @@ fn want_str(name: &str, t: &DataType) -> Result<DataType> {
     }
 }
 
-fn arity(types: &[DataType], n: usize, usage: &str) -> Result<()> {
+pub(crate) fn arity(types: &[DataType], n: usize, usage: &str) -> Result<()> {
     if types.len() != n {
         return plan_err!("expected {usage}, got {} argument(s)", types.len());
     }
     Ok(())
 }
 
-fn co_str(t: &[DataType]) -> Result<Vec<DataType>> {
+pub(crate) fn co_str(t: &[DataType]) -> Result<Vec<DataType>> {
     arity(t, 1, "one string argument")?;
     Ok(vec![want_str("argument", &t[0])?])
 }
@@ -164,7 +177,7 @@ fn co_json_or_value(t: &[DataType]) -> Result<Vec<DataType>> {
         want_str("argument", &t[0]).unwrap_or_else(|_| t[0].clone())
     ])
 }
-fn co_str_str(t: &[DataType]) -> Result<Vec<DataType>> {
+pub(crate) fn co_str_str(t: &[DataType]) -> Result<Vec<DataType>> {
     arity(t, 2, "(json, path) or (string, format)")?;
     Ok(vec![
         want_str("1st argument", &t[0])?,
@@ -184,7 +197,7 @@ fn co_str_any(t: &[DataType]) -> Result<Vec<DataType>> {
     };
     Ok(vec![want_str("1st argument", &t[0])?, v])
 }
-fn ts_target(t: &DataType) -> Result<DataType> {
+pub(crate) fn ts_target(t: &DataType) -> Result<DataType> {
     Ok(match t {
         DataType::Timestamp(_, tz) => DataType::Timestamp(TimeUnit::Millisecond, tz.clone()),
         DataType::Date32 | DataType::Date64 => DataType::Timestamp(TimeUnit::Millisecond, None),
@@ -192,11 +205,11 @@ fn ts_target(t: &DataType) -> Result<DataType> {
         x => return plan_err!("expected a timestamp, got {x}"),
     })
 }
-fn co_ts(t: &[DataType]) -> Result<Vec<DataType>> {
+pub(crate) fn co_ts(t: &[DataType]) -> Result<Vec<DataType>> {
     arity(t, 1, "one timestamp")?;
     Ok(vec![ts_target(&t[0])?])
 }
-fn co_ts_str(t: &[DataType]) -> Result<Vec<DataType>> {
+pub(crate) fn co_ts_str(t: &[DataType]) -> Result<Vec<DataType>> {
     arity(t, 2, "(timestamp, format)")?;
     Ok(vec![ts_target(&t[0])?, want_str("format", &t[1])?])
 }
@@ -247,19 +260,19 @@ fn co_element_at(t: &[DataType]) -> Result<Vec<DataType>> {
 
 // ---- return types ------------------------------------------------------------------------
 
-fn ret_utf8(_: &[DataType]) -> Result<DataType> {
+pub(crate) fn ret_utf8(_: &[DataType]) -> Result<DataType> {
     Ok(DataType::Utf8)
 }
-fn ret_int(_: &[DataType]) -> Result<DataType> {
+pub(crate) fn ret_int(_: &[DataType]) -> Result<DataType> {
     Ok(DataType::Int64)
 }
-fn ret_bool(_: &[DataType]) -> Result<DataType> {
+pub(crate) fn ret_bool(_: &[DataType]) -> Result<DataType> {
     Ok(DataType::Boolean)
 }
 fn ret_date(_: &[DataType]) -> Result<DataType> {
     Ok(DataType::Date32)
 }
-fn ret_ts_utc(_: &[DataType]) -> Result<DataType> {
+pub(crate) fn ret_ts_utc(_: &[DataType]) -> Result<DataType> {
     Ok(DataType::Timestamp(
         TimeUnit::Millisecond,
         Some("UTC".into()),
@@ -287,13 +300,13 @@ fn ret_element_at(t: &[DataType]) -> Result<DataType> {
 // ---- argument access ---------------------------------------------------------------------
 
 /// A string argument: one value for all rows, or a column.
-enum Strs<'a> {
+pub(crate) enum Strs<'a> {
     One(Option<&'a str>),
     Col(&'a StringArray),
 }
 
 impl<'a> Strs<'a> {
-    fn of(v: &'a ColumnarValue) -> Result<Strs<'a>> {
+    pub(crate) fn of(v: &'a ColumnarValue) -> Result<Strs<'a>> {
         Ok(match v {
             ColumnarValue::Scalar(ScalarValue::Utf8(s)) => Strs::One(s.as_deref()),
             ColumnarValue::Scalar(ScalarValue::Null) => Strs::One(None),
@@ -306,7 +319,7 @@ impl<'a> Strs<'a> {
             }
         })
     }
-    fn get(&self, i: usize) -> Option<&'a str> {
+    pub(crate) fn get(&self, i: usize) -> Option<&'a str> {
         match self {
             Strs::One(s) => *s,
             Strs::Col(a) => a.is_valid(i).then(|| a.value(i)),
@@ -314,7 +327,7 @@ impl<'a> Strs<'a> {
     }
 }
 
-fn to_array(v: &ColumnarValue, n: usize) -> Result<ArrayRef> {
+pub(crate) fn to_array(v: &ColumnarValue, n: usize) -> Result<ArrayRef> {
     v.to_array(n)
 }
 
@@ -346,7 +359,7 @@ impl<'a> Paths<'a> {
     }
 }
 
-fn exec_error(msg: String) -> datafusion::error::DataFusionError {
+pub(crate) fn exec_error(msg: String) -> datafusion::error::DataFusionError {
     datafusion::error::DataFusionError::Execution(msg)
 }
 
@@ -378,9 +391,11 @@ fn json_path_strings(
     Ok(Arc::new(out.finish()))
 }
 
+/// The elements of a JSON array; `None` for anything else, and for text nested too deep to
+/// parse (see [`trailql_decode::nesting`]), as for text that is not JSON.
 fn json_array_elems(json: &str) -> Option<Vec<sonic_rs::LazyValue<'_>>> {
     let t = json.trim_start();
-    if !t.starts_with('[') {
+    if !t.starts_with('[') || too_deep(t.as_bytes()) {
         return None;
     }
     sonic_rs::to_array_iter(t)
@@ -477,7 +492,11 @@ fn k_json_size(a: &[ColumnarValue], n: usize) -> Result<ArrayRef> {
     Ok(Arc::new(out.finish()))
 }
 
+/// JSON text written compactly. Text nested too deep to parse is kept as it is.
 fn canonical_json(s: &str) -> std::result::Result<String, String> {
+    if too_deep(s.as_bytes()) {
+        return Ok(s.to_string());
+    }
     let v: sonic_rs::Value = sonic_rs::from_str(s).map_err(|e| e.to_string())?;
     sonic_rs::to_string(&v).map_err(|e| e.to_string())
 }
@@ -567,7 +586,7 @@ fn k_from_iso8601_date(a: &[ColumnarValue], n: usize) -> Result<ArrayRef> {
 }
 
 /// Millisecond timestamps of a coerced timestamp argument, and whether it carries a zone.
-fn millis(v: &ColumnarValue, n: usize) -> Result<(TimestampMillisecondArray, bool)> {
+pub(crate) fn millis(v: &ColumnarValue, n: usize) -> Result<(TimestampMillisecondArray, bool)> {
     let arr = to_array(v, n)?;
     let has_tz = matches!(arr.data_type(), DataType::Timestamp(_, Some(_)));
     let arr = arr

@@ -117,14 +117,22 @@ fn inflated_sha256(r: Box<dyn Read + '_>, max: u64) -> Result<String, String> {
     Ok(hex::encode(h.finalize()))
 }
 
+/// A digest file lists one hour's log files (a few KB; an hour of a busy organization trail a
+/// few MB): one larger than this is not a digest, and is not read into memory.
+const DIGEST_MAX: u64 = 64 << 20;
+
 fn read_inflated(store: &dyn Store, key: &str, max: u64) -> Result<Option<Vec<u8>>, String> {
     let Some(r) = store.open(key)? else {
         return Ok(None);
     };
+    let too_big = || format!("over {max} bytes: not a digest file, not read");
     let mut raw = Vec::new();
     r.take(max + 1)
         .read_to_end(&mut raw)
         .map_err(|e| e.to_string())?;
+    if raw.len() as u64 > max {
+        return Err(too_big());
+    }
     if !raw.starts_with(&[0x1f, 0x8b]) {
         return Ok(Some(raw));
     }
@@ -133,6 +141,9 @@ fn read_inflated(store: &dyn Store, key: &str, max: u64) -> Result<Option<Vec<u8
         .take(max + 1)
         .read_to_end(&mut out)
         .map_err(|e| format!("cannot inflate: {e}"))?;
+    if out.len() as u64 > max {
+        return Err(too_big());
+    }
     Ok(Some(out))
 }
 
@@ -173,7 +184,7 @@ impl Walk<'_> {
 
     /// Check one digest; returns it parsed when it could be read.
     fn digest(&mut self, key: &str, dk: &DigestKey, signature: Option<String>) -> Option<Digest> {
-        let bytes = match read_inflated(self.store, key, self.opts.max_inflated) {
+        let bytes = match read_inflated(self.store, key, self.opts.max_inflated.min(DIGEST_MAX)) {
             Ok(Some(b)) => b,
             Ok(None) => {
                 self.report.digests_missing += 1;

@@ -300,6 +300,54 @@ impl S3Client {
         Ok(bytes)
     }
 
+    /// Read a large object into an anonymous temporary file, chunk by chunk, so that memory
+    /// holds no more than a chunk of it (not cached: `--cache` keeps objects that are read
+    /// whole). The file is deleted when it is dropped.
+    pub async fn fetch_to_file(&self, bucket: &str, key: &str) -> Result<std::fs::File, S3Error> {
+        use std::io::{Seek, Write};
+        let store = self.store(bucket).await?;
+        let path = ObjectPath::from(key);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut file = tempfile::tempfile().map_err(|e| S3Error::Other {
+                url: format!("s3://{bucket}/{key}"),
+                detail: format!("cannot create a temporary file to read the object into: {e} (set TMPDIR to a folder with room)"),
+            })?;
+            let mut written = 0u64;
+            let result = async {
+                let mut body = store.get(&path).await?.into_stream();
+                while let Some(chunk) = body.next().await {
+                    let chunk = chunk?;
+                    written += chunk.len() as u64;
+                    file.write_all(&chunk)
+                        .map_err(|e| object_store::Error::Generic {
+                            store: "temporary file",
+                            source: Box::new(e),
+                        })?;
+                }
+                Ok::<_, object_store::Error>(())
+            }
+            .await
+            .map_err(|e| classify(bucket, key, &e));
+            self.stats.add(&self.stats.bytes_downloaded, written);
+            match result {
+                Ok(()) => {
+                    self.stats.add(&self.stats.objects_fetched, 1);
+                    file.rewind().map_err(|e| S3Error::Other {
+                        url: format!("s3://{bucket}/{key}"),
+                        detail: format!("cannot read back the temporary file: {e}"),
+                    })?;
+                    return Ok(file);
+                }
+                Err(e) if e.is_transient() && attempt < FETCH_ATTEMPTS => {
+                    tokio::time::sleep(Duration::from_millis(100 * attempt as u64)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Read an object and its user metadata (`x-amz-meta-*`); `Ok(None)` when it does not exist.
     pub async fn fetch_with_metadata(
         &self,

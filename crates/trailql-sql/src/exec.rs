@@ -1,6 +1,8 @@
 //! The physical scan: each partition takes the next file from the scan's queue (fed by the
-//! listings as they go, see [`crate::listing`]), reads and decodes it, and so on; memory stays at
-//! about one file (inflated) plus its batches per partition, and the queue's bounded backlog.
+//! listings as they go, see [`crate::listing`]), reads and decodes it, and so on. Batches are
+//! decoded as DataFusion asks for them: an ordinary file is inflated whole, a large one (or a
+//! bomb) a window at a time ([`trailql_decode::stream`]), so memory stays at about one window
+//! plus its batches per partition, and the queue's bounded backlog, whatever the files hold.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -20,7 +22,7 @@ use datafusion::physical_plan::{
     SendableRecordBatchStream,
 };
 use futures::StreamExt;
-use trailql_decode::{decode_file, DecodePlan, FileMeta, NotEventsContent};
+use trailql_decode::{DecodePlan, FileDecoder, FileMeta, FileReport, NotEventsContent};
 use trailql_layout::{Location, SourceFile, TimeWindow};
 use trailql_s3::S3Client;
 
@@ -221,23 +223,24 @@ impl ExecutionPlan for CloudTrailExec {
             let more = item.is_ok().then_some((run, files));
             Some((item, more))
         });
+        let whole_max = self.plan.stream.whole_max as u64;
         let batches = next
             .map(move |item| {
                 let s3 = s3.clone();
                 async move {
                     let f = item?;
-                    let raw = load(&f, s3.as_deref()).await;
+                    let raw = load(&f, s3.as_deref(), whole_max).await;
                     Ok((f, raw))
                 }
             })
             .buffered(self.read_ahead())
             .flat_map(move |loaded: Result<(ScanFile, _)>| {
-                let out = match loaded {
+                let out: Box<dyn Iterator<Item = Result<RecordBatch>> + Send> = match loaded {
                     Ok((f, raw)) => {
                         let meta = crate::partition::file_meta(&f, valid.as_deref());
-                        read_file(meta, raw, &plan, &report, strict)
+                        Box::new(FileBatches::open(meta, raw, &plan, &report, strict))
                     }
-                    Err(e) => vec![Err(e)],
+                    Err(e) => Box::new(std::iter::once(Err(e))),
                 };
                 futures::stream::iter(out)
             });
@@ -262,16 +265,47 @@ impl ExecutionPlan for CloudTrailExec {
     }
 }
 
-/// A file's bytes, or why they could not be read.
-async fn load(f: &ScanFile, s3: Option<&S3Client>) -> std::result::Result<Bytes, String> {
+/// A file's content as it is handed to the decoder.
+enum Raw {
+    /// Read whole (ordinary files).
+    Bytes(Bytes),
+    /// Read as it is decoded: a local file, or an S3 object spooled to a temporary file, over
+    /// the size read whole.
+    File(std::fs::File, u64),
+}
+
+/// Objects over this size (compressed) are spooled to a temporary file rather than held, so
+/// that the GETs in flight hold at most this much each.
+const SPOOL_OBJECTS_OVER: u64 = 4 << 20;
+
+/// A file's content, or why it could not be read. Local files over `whole_max` bytes are
+/// opened, not read.
+async fn load(
+    f: &ScanFile,
+    s3: Option<&S3Client>,
+    whole_max: u64,
+) -> std::result::Result<Raw, String> {
     match &f.location {
-        Location::Local(path) => read_local(path, f.size).map(Bytes::from).map_err(|e| {
-            format!("cannot read the file: {e} (check permissions, or that it was not moved during the query)")
-        }),
+        Location::Local(path) => {
+            let read = if f.size > whole_max {
+                std::fs::File::open(path).map(|file| Raw::File(file, f.size))
+            } else {
+                read_local(path, f.size).map(|b| Raw::Bytes(Bytes::from(b)))
+            };
+            read.map_err(|e| {
+                format!("cannot read the file: {e} (check permissions, or that it was not moved during the query)")
+            })
+        }
         Location::Object { bucket, key, etag } => match s3 {
+            Some(c) if f.size > SPOOL_OBJECTS_OVER => c
+                .fetch_to_file(bucket, key)
+                .await
+                .map(|file| Raw::File(file, f.size))
+                .map_err(|e| format!("cannot read the object: {e}")),
             Some(c) => c
                 .fetch(bucket, key, etag.as_deref())
                 .await
+                .map(Raw::Bytes)
                 .map_err(|e| format!("cannot read the object: {e}")),
             None => Err("an S3 object but no S3 client (internal error)".into()),
         },
@@ -286,27 +320,71 @@ fn read_local(path: &std::path::Path, listed_size: u64) -> std::io::Result<Vec<u
     Ok(buf)
 }
 
-/// Decode one file's bytes, account for it in the report, and apply `--strict`.
-fn read_file(
-    meta: FileMeta,
-    raw: std::result::Result<Bytes, String>,
-    plan: &DecodePlan,
+/// One file's batches, decoded as they are asked for; when the file ends it is accounted for
+/// in the report, and `--strict` applied.
+struct FileBatches {
+    path: String,
+    decoder: Option<FileDecoder<'static>>,
+    report: Arc<ScanReport>,
+    strict: bool,
+}
+
+impl FileBatches {
+    fn open(
+        meta: FileMeta,
+        raw: std::result::Result<Raw, String>,
+        plan: &Arc<DecodePlan>,
+        report: &Arc<ScanReport>,
+        strict: bool,
+    ) -> std::iter::Chain<std::option::IntoIter<Result<RecordBatch>>, FileBatches> {
+        let path = meta.path.clone();
+        let mut failed = None;
+        let decoder = match raw {
+            Ok(Raw::Bytes(b)) => {
+                report.add(&report.bytes_read, b.len() as u64);
+                Some(FileDecoder::from_bytes(b, meta, plan.clone()))
+            }
+            Ok(Raw::File(file, size)) => {
+                report.add(&report.bytes_read, size);
+                Some(FileDecoder::from_reader(file, meta, plan.clone()))
+            }
+            Err(msg) => {
+                report.add(&report.files_bad, 1);
+                report.warn(&path, &msg);
+                failed = strict_error(strict, &path, &msg);
+                None
+            }
+        };
+        failed.map(Err).into_iter().chain(FileBatches {
+            path,
+            decoder,
+            report: report.clone(),
+            strict,
+        })
+    }
+}
+
+impl Iterator for FileBatches {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Result<RecordBatch>> {
+        let decoder = self.decoder.as_mut()?;
+        if let Some(b) = decoder.next() {
+            return Some(Ok(b));
+        }
+        let r = self.decoder.take()?.into_report();
+        account(&self.path, &r, &self.report, self.strict).map(Err)
+    }
+}
+
+/// Count a decoded file in the report and warn about its problems; the error `--strict` makes
+/// of them.
+fn account(
+    path: &str,
+    r: &FileReport,
     report: &ScanReport,
     strict: bool,
-) -> Vec<Result<RecordBatch>> {
-    let path = &meta.path;
-    let raw = match raw {
-        Ok(b) => b,
-        Err(msg) => {
-            report.add(&report.files_bad, 1);
-            report.warn(path, &msg);
-            return strict_error(strict, path, &msg);
-        }
-    };
-    report.add(&report.bytes_read, raw.len() as u64);
-    let d = decode_file(&raw, &meta, plan);
-    drop(raw);
-    let r = &d.report;
+) -> Option<DataFusionError> {
     report.add(&report.files_read, 1);
     report.add(&report.events, r.rows);
     report.add(&report.records_prefiltered, r.prefiltered_records);
@@ -331,19 +409,15 @@ fn read_file(
         }
         let msg = r.describe();
         report.warn(path, &msg);
-        if strict {
-            return strict_error(strict, path, &msg);
-        }
+        return strict_error(strict, path, &msg);
     }
-    d.batches.into_iter().map(Ok).collect()
+    None
 }
 
-fn strict_error(strict: bool, path: &str, msg: &str) -> Vec<Result<RecordBatch>> {
-    if strict {
-        vec![Err(DataFusionError::Execution(format!(
+fn strict_error(strict: bool, path: &str, msg: &str) -> Option<DataFusionError> {
+    strict.then(|| {
+        DataFusionError::Execution(format!(
             "{path}: {msg} (--strict: bad input is an error; drop --strict to skip and count it)"
-        )))]
-    } else {
-        vec![]
-    }
+        ))
+    })
 }

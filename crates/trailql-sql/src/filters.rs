@@ -18,7 +18,7 @@ use trailql_layout::TimeWindow;
 pub fn is_partition_column(name: &str) -> bool {
     matches!(
         name,
-        "account" | "region" | "timestamp" | "year" | "month" | "day" | "$path"
+        "account" | "region" | "timestamp" | "date" | "year" | "month" | "day" | "$path"
     )
 }
 

@@ -135,7 +135,7 @@ fn extra_value(m: &FileMeta, e: Extra) -> Option<String> {
     match e {
         Account => m.account.clone(),
         Region => m.region.clone(),
-        Timestamp => m.timestamp.clone(),
+        Timestamp | Date => m.timestamp.clone(),
         Year => m.year.clone(),
         Month => m.month.clone(),
         Day => m.day.clone(),
