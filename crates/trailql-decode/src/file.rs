@@ -107,25 +107,37 @@ pub fn decode_text(
     batches: &mut Vec<RecordBatch>,
     report: &mut FileReport,
 ) {
-    decode_window(text, meta, plan, 0, batches, report)
+    decode_bytes(text.as_bytes(), meta, plan, 0, batches, report)
 }
 
-/// [`decode_text`] for a part of a file whose first record is record `first` of the file.
-pub(crate) fn decode_window(
-    text: &str,
+/// Decode inflated bytes (a whole file, or a window of one whose first record is record
+/// `first` of the file). The prefilter looks first: text it rules out is not checked for UTF-8.
+pub(crate) fn decode_bytes(
+    bytes: &[u8],
     meta: &FileMeta,
     plan: &DecodePlan,
     first: u64,
     batches: &mut Vec<RecordBatch>,
     report: &mut FileReport,
 ) {
-    if must_decode(text.as_bytes(), plan, report) {
-        decode_records(text, meta, plan, first, batches, report);
+    if !must_decode(bytes, plan, report) {
+        return;
     }
+    let lossy;
+    let text = match std::str::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(_) => {
+            report.type_problems += 1;
+            report.note("invalid UTF-8 replaced with U+FFFD");
+            lossy = String::from_utf8_lossy(bytes);
+            &lossy
+        }
+    };
+    decode_records(text, meta, plan, first, batches, report);
 }
 
 /// `false` for an empty file (an error) and for one the prefilter rules out as a whole.
-pub(crate) fn must_decode(bytes: &[u8], plan: &DecodePlan, report: &mut FileReport) -> bool {
+fn must_decode(bytes: &[u8], plan: &DecodePlan, report: &mut FileReport) -> bool {
     if bytes.trim_ascii().is_empty() {
         report.file_error = Some("empty file (no JSON)".into());
         return false;
@@ -138,7 +150,7 @@ pub(crate) fn must_decode(bytes: &[u8], plan: &DecodePlan, report: &mut FileRepo
 }
 
 /// Decode the records of a file's text (past the checks of [`must_decode`]).
-pub(crate) fn decode_records(
+fn decode_records(
     text: &str,
     meta: &FileMeta,
     plan: &DecodePlan,
@@ -201,21 +213,7 @@ fn each_record(
     first: u64,
     mut f: impl FnMut(u64, &str) -> Result<(), String>,
 ) -> Result<(), String> {
-    let mut at = first;
-    walk_records(records, first, |i, raw| {
-        at = i;
-        f(i, raw)?;
-        at = i + 1;
-        Ok(())
-    })
-    .map_err(|e| format!("{e}; kept the {at} record(s) before it"))
-}
-
-fn walk_records(
-    records: &str,
-    first: u64,
-    mut f: impl FnMut(u64, &str) -> Result<(), String>,
-) -> Result<(), String> {
+    let kept = |e: String, n: u64| format!("{e}; kept the {n} record(s) before it");
     let text = records.as_bytes();
     let mut i = skip_ws(text, 1);
     if text.get(i) == Some(&b']') {
@@ -223,22 +221,25 @@ fn walk_records(
     }
     for index in first.. {
         let end = value_end(text, i).ok_or_else(|| {
-            format!(
-                "record {index} of the Records array does not end (cut short, unbalanced brackets or not JSON)"
-            )
+            kept(format!("record {index} of the Records array does not end (cut short, unbalanced brackets or not JSON)"), index)
         })?;
-        f(index, &records[i..end])?;
+        f(index, &records[i..end]).map_err(|e| kept(e, index))?;
         i = skip_ws(text, end);
         match text.get(i) {
             Some(b',') => i = skip_ws(text, i + 1),
             Some(b']') => return Ok(()),
             Some(&c) => {
-                return Err(format!(
+                return Err(kept(format!(
                     "invalid JSON after record {index} of the Records array: expected `,` or `]`, found {:?}",
                     c as char
+                ), index + 1))
+            }
+            None => {
+                return Err(kept(
+                    "the Records array does not end (the file is cut short)".into(),
+                    index + 1,
                 ))
             }
-            None => return Err("the Records array does not end (the file is cut short)".into()),
         }
     }
     Ok(())

@@ -28,27 +28,15 @@ pub fn deeper_than(json: &[u8], limit: usize) -> bool {
 mod tests {
     use super::*;
 
-    /// The obvious byte-by-byte depth, to check the block scan against.
+    /// The deepest nesting, byte by byte (closing brackets at depth zero ignored).
     fn naive_depth(text: &[u8]) -> usize {
-        let (mut depth, mut max, mut in_str, mut esc) = (0usize, 0usize, false, false);
-        for &c in text {
-            if in_str {
-                match (esc, c) {
-                    (true, _) => esc = false,
-                    (false, b'\\') => esc = true,
-                    (false, b'"') => in_str = false,
-                    _ => {}
-                }
-                continue;
-            }
-            match c {
-                b'"' => in_str = true,
-                b'{' | b'[' => {
-                    depth += 1;
-                    max = max.max(depth);
-                }
-                b'}' | b']' => depth = depth.saturating_sub(1),
-                _ => {}
+        let (mut depth, mut max) = (0usize, 0usize);
+        for (_, open) in crate::structural::naive_brackets(text) {
+            if open {
+                depth += 1;
+                max = max.max(depth);
+            } else {
+                depth = depth.saturating_sub(1);
             }
         }
         max

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 
-use crate::file::{decode_window, DecodePlan, FileMeta};
+use crate::file::{decode_bytes, DecodePlan, FileMeta};
 use crate::inflate::{bomb, is_gzip};
 use crate::report::FileReport;
 use crate::structural::{skip_ws, value_end};
@@ -107,16 +107,8 @@ impl<'a> FileDecoder<'a> {
         let mut reader = BufReader::with_capacity(64 << 10, reader);
         match reader.fill_buf() {
             Ok(head) => {
-                let inflated: Box<dyn Read + Send + 'a> = if is_gzip(head) {
-                    Box::new(flate2::bufread::MultiGzDecoder::new(reader))
-                } else {
-                    Box::new(reader)
-                };
-                d.stream = Some(Box::new(Stream::new(
-                    inflated,
-                    d.plan.max_inflated,
-                    d.plan.stream,
-                )));
+                let gzip = is_gzip(head);
+                d.stream(reader, gzip);
             }
             Err(e) => d.report.file_error = Some(format!("cannot read the file: {e}")),
         }
@@ -140,38 +132,41 @@ impl<'a> FileDecoder<'a> {
         let whole_max = limits
             .whole_max
             .min(usize::try_from(d.plan.max_inflated).unwrap_or(usize::MAX));
+        let inflated;
         let whole = if is_gzip(bytes) {
             let hint = gzip_size_hint(bytes);
             // A small file's trailer may lie (a bomb): libdeflate stops at the cap, and the
             // file is streamed instead.
-            (hint <= whole_max)
+            inflated = (hint <= whole_max)
                 .then(|| crate::libdeflate::gunzip(bytes, whole_max as u64, hint).ok())
-                .flatten()
+                .flatten();
+            inflated.as_deref()
         } else {
-            (bytes.len() <= whole_max).then(|| bytes.to_vec())
+            (bytes.len() <= whole_max).then_some(bytes)
         };
         match whole {
             Some(text) => {
                 let mut batches = Vec::new();
-                decode_whole(text, &d.meta, &d.plan, &mut batches, &mut d.report);
+                decode_bytes(text, &d.meta, &d.plan, 0, &mut batches, &mut d.report);
                 d.pending = batches.into();
             }
             None => {
                 let gzip = is_gzip(bytes);
-                let reader = Cursor::new(raw);
-                let inflated: Box<dyn Read + Send + 'a> = if gzip {
-                    Box::new(flate2::read::MultiGzDecoder::new(reader))
-                } else {
-                    Box::new(reader)
-                };
-                d.stream = Some(Box::new(Stream::new(
-                    inflated,
-                    d.plan.max_inflated,
-                    d.plan.stream,
-                )));
+                d.stream(Cursor::new(raw), gzip);
             }
         }
         d
+    }
+
+    /// Decode the file as it is inflated from `raw`, a window at a time.
+    fn stream(&mut self, raw: impl BufRead + Send + 'a, gzip: bool) {
+        let inflated: Box<dyn Read + Send + 'a> = if gzip {
+            Box::new(flate2::bufread::MultiGzDecoder::new(raw))
+        } else {
+            Box::new(raw)
+        };
+        let stream = Stream::new(inflated, self.plan.max_inflated, self.plan.stream);
+        self.stream = Some(Box::new(stream));
     }
 
     /// What happened to the file (complete once the iterator has ended).
@@ -211,28 +206,6 @@ fn gzip_size_hint(raw: &[u8]) -> usize {
         .filter(|b| b.len() == 4)
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
         .unwrap_or(0)
-}
-
-/// A whole file's inflated bytes → batches (UTF-8 checked once the prefilter has looked).
-pub(crate) fn decode_whole(
-    bytes: Vec<u8>,
-    meta: &FileMeta,
-    plan: &DecodePlan,
-    batches: &mut Vec<RecordBatch>,
-    report: &mut FileReport,
-) {
-    if !crate::file::must_decode(&bytes, plan, report) {
-        return;
-    }
-    let text = match String::from_utf8(bytes) {
-        Ok(s) => s,
-        Err(e) => {
-            report.type_problems += 1;
-            report.note("invalid UTF-8 replaced with U+FFFD");
-            String::from_utf8_lossy(e.as_bytes()).into_owned()
-        }
-    };
-    crate::file::decode_records(&text, meta, plan, 0, batches, report);
 }
 
 /// Where the walk of a streamed file is.
@@ -474,7 +447,7 @@ impl<'a> Stream<'a> {
             }
         }
         // Not an array of records: the whole-file decode says what it is.
-        decode_whole(std::mem::take(&mut self.buf), meta, plan, batches, report);
+        decode_bytes(&self.buf, meta, plan, 0, batches, report);
         false
     }
 
@@ -492,18 +465,14 @@ impl<'a> Stream<'a> {
         let cut = self.cut;
         let sep = std::mem::replace(&mut self.buf[cut], b']');
         let mut part = FileReport::default();
-        let bytes = &self.buf[..=cut];
-        let lossy;
-        let text = match std::str::from_utf8(bytes) {
-            Ok(s) => s,
-            Err(_) => {
-                part.type_problems += 1;
-                part.note("invalid UTF-8 replaced with U+FFFD");
-                lossy = String::from_utf8_lossy(bytes).into_owned();
-                &lossy
-            }
-        };
-        decode_window(text, meta, plan, self.first, batches, &mut part);
+        decode_bytes(
+            &self.buf[..=cut],
+            meta,
+            plan,
+            self.first,
+            batches,
+            &mut part,
+        );
         self.windows += 1;
         if part.prefiltered_file {
             self.windows_prefiltered += 1;

@@ -98,93 +98,110 @@ pub(crate) fn container_end(text: &[u8], at: usize, depth: u64) -> Option<usize>
     crate::simd::container_end(text, at, depth)
 }
 
-/// [`container_end`] with the masks of `M`. Inlined into each instruction set's entry point, so
-/// that the bit arithmetic too is compiled for it (`popcnt`, `tzcnt`).
-#[inline(always)]
-pub(crate) fn container_end_with<M: Masks>(
-    text: &[u8],
-    mut at: usize,
-    mut depth: u64,
-) -> Option<usize> {
-    let (mut esc_carry, mut str_carry) = (0u64, 0u64);
-    loop {
+/// The blocks of `text` from a point outside any string, 64 bytes at a time, as the bits of
+/// their opening and closing brackets outside strings (the carries of escapes and strings go
+/// from one block to the next). The last, short block is padded with spaces.
+struct Blocks<'t, M> {
+    text: &'t [u8],
+    at: usize,
+    esc_carry: u64,
+    str_carry: u64,
+    masks: std::marker::PhantomData<M>,
+}
+
+impl<'t, M: Masks> Blocks<'t, M> {
+    #[inline(always)]
+    fn new(text: &'t [u8], at: usize) -> Self {
+        Blocks {
+            text,
+            at,
+            esc_carry: 0,
+            str_carry: 0,
+            masks: std::marker::PhantomData,
+        }
+    }
+
+    /// The next block's start and its `(open, close)` bracket bits; `None` past the end.
+    #[inline(always)]
+    fn next(&mut self) -> Option<(usize, u64, u64)> {
+        let (text, at) = (self.text, self.at);
         let b = match text.get(at..at + 64) {
             Some(bytes) => M::block(bytes.try_into().expect("64 bytes")),
             None if at < text.len() => {
-                // The last, short block: padded with spaces.
                 let mut pad = [b' '; 64];
                 pad[..text.len() - at].copy_from_slice(&text[at..]);
                 M::block(&pad)
             }
             None => return None,
         };
-        let quotes = b.quote & !escaped(b.backslash, &mut esc_carry);
-        let in_string = M::prefix_xor(quotes) ^ str_carry;
-        str_carry = ((in_string as i64) >> 63) as u64;
-        let (open, close) = (b.open & !in_string, b.close & !in_string);
-        if u64::from(close.count_ones()) < depth {
-            depth = depth + u64::from(open.count_ones()) - u64::from(close.count_ones());
-        } else {
-            let mut brackets = open | close;
-            while brackets != 0 {
-                let bit = brackets & brackets.wrapping_neg();
-                if open & bit != 0 {
-                    depth += 1;
-                } else {
-                    depth = depth.checked_sub(1)?;
-                    if depth == 0 {
-                        return Some(at + bit.trailing_zeros() as usize + 1);
-                    }
-                }
-                brackets &= brackets - 1;
-            }
-        }
-        at += 64;
+        let quotes = b.quote & !escaped(b.backslash, &mut self.esc_carry);
+        let in_string = M::prefix_xor(quotes) ^ self.str_carry;
+        self.str_carry = ((in_string as i64) >> 63) as u64;
+        self.at += 64;
+        Some((at, b.open & !in_string, b.close & !in_string))
     }
 }
 
-/// Does any bracket in `text` (outside strings) open more than `limit` levels deep? [`Masks`]
-/// as in [`container_end_with`]; a block is passed over whole when neither its closing brackets
+/// [`container_end`] with the masks of `M`. Inlined into each instruction set's entry point, so
+/// that the bit arithmetic too is compiled for it (`popcnt`, `tzcnt`).
+#[inline(always)]
+pub(crate) fn container_end_with<M: Masks>(
+    text: &[u8],
+    at: usize,
+    mut depth: u64,
+) -> Option<usize> {
+    let mut blocks = Blocks::<M>::new(text, at);
+    while let Some((at, open, close)) = blocks.next() {
+        if u64::from(close.count_ones()) < depth {
+            depth = depth + u64::from(open.count_ones()) - u64::from(close.count_ones());
+            continue;
+        }
+        let mut brackets = open | close;
+        while brackets != 0 {
+            let bit = brackets & brackets.wrapping_neg();
+            if open & bit != 0 {
+                depth += 1;
+            } else {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(at + bit.trailing_zeros() as usize + 1);
+                }
+            }
+            brackets &= brackets - 1;
+        }
+    }
+    None
+}
+
+/// Does any bracket in `text` (outside strings) open more than `limit` levels deep? Blocks as
+/// in [`container_end_with`]; a block is passed over whole when neither its closing brackets
 /// can bring the depth below zero nor its opening ones past the limit, else walked bit by bit.
 /// Closing brackets at depth zero are ignored, so a slice that starts inside a value is fine.
 #[inline(always)]
 pub(crate) fn deeper_than_with<M: Masks>(text: &[u8], limit: u64) -> bool {
-    let (mut esc_carry, mut str_carry) = (0u64, 0u64);
-    let (mut at, mut depth) = (0usize, 0u64);
-    loop {
-        let b = match text.get(at..at + 64) {
-            Some(bytes) => M::block(bytes.try_into().expect("64 bytes")),
-            None if at < text.len() => {
-                let mut pad = [b' '; 64];
-                pad[..text.len() - at].copy_from_slice(&text[at..]);
-                M::block(&pad)
-            }
-            None => return false,
-        };
-        let quotes = b.quote & !escaped(b.backslash, &mut esc_carry);
-        let in_string = M::prefix_xor(quotes) ^ str_carry;
-        str_carry = ((in_string as i64) >> 63) as u64;
-        let (open, close) = (b.open & !in_string, b.close & !in_string);
+    let mut blocks = Blocks::<M>::new(text, 0);
+    let mut depth = 0u64;
+    while let Some((_, open, close)) = blocks.next() {
         let (opens, closes) = (u64::from(open.count_ones()), u64::from(close.count_ones()));
         if closes <= depth && depth + opens <= limit {
             depth = depth + opens - closes;
-        } else {
-            let mut brackets = open | close;
-            while brackets != 0 {
-                let bit = brackets & brackets.wrapping_neg();
-                if open & bit != 0 {
-                    depth += 1;
-                    if depth > limit {
-                        return true;
-                    }
-                } else {
-                    depth = depth.saturating_sub(1);
-                }
-                brackets &= brackets - 1;
-            }
+            continue;
         }
-        at += 64;
+        let mut brackets = open | close;
+        while brackets != 0 {
+            let bit = brackets & brackets.wrapping_neg();
+            if open & bit != 0 {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            } else {
+                depth = depth.saturating_sub(1);
+            }
+            brackets &= brackets - 1;
+        }
     }
+    false
 }
 
 /// `text[at]` is `"`: the index just past the closing quote, and whether the string has escapes.
@@ -249,33 +266,43 @@ pub(crate) fn value_end(text: &[u8], at: usize) -> Option<usize> {
     }
 }
 
+/// The brackets of `text` outside strings, found byte by byte: `(index, is_opening)`. The
+/// reference the block scans are tested against.
+#[cfg(test)]
+pub(crate) fn naive_brackets(text: &[u8]) -> Vec<(usize, bool)> {
+    let (mut in_str, mut esc) = (false, false);
+    let mut out = Vec::new();
+    for (i, &c) in text.iter().enumerate() {
+        if in_str {
+            match (esc, c) {
+                (true, _) => esc = false,
+                (false, b'\\') => esc = true,
+                (false, b'"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_str = true,
+            b'{' | b'[' => out.push((i, true)),
+            b'}' | b']' => out.push((i, false)),
+            _ => {}
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// The obvious byte-by-byte scan, to check the block scan against.
     fn naive_container_end(text: &[u8], at: usize) -> Option<usize> {
-        let (mut depth, mut in_str, mut esc) = (0i64, false, false);
-        for (i, &c) in text.iter().enumerate().skip(at) {
-            if in_str {
-                match (esc, c) {
-                    (true, _) => esc = false,
-                    (false, b'\\') => esc = true,
-                    (false, b'"') => in_str = false,
-                    _ => {}
-                }
-                continue;
-            }
-            match c {
-                b'"' => in_str = true,
-                b'{' | b'[' => depth += 1,
-                b'}' | b']' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        return Some(i + 1);
-                    }
-                }
-                _ => {}
+        let mut depth = 0i64;
+        for (i, open) in naive_brackets(&text[at..]) {
+            depth += if open { 1 } else { -1 };
+            if depth == 0 {
+                return Some(at + i + 1);
             }
         }
         None

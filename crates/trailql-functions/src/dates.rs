@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{
     ArrayRef, AsArray, Int64Array, StringArray, TimestampMillisecondArray,
 };
@@ -14,8 +14,8 @@ use datafusion::logical_expr::{ColumnarValue, ScalarUDF};
 
 use crate::time;
 use crate::udf::{
-    co_str_str, co_ts, co_ts_str, exec_error, millis, ret_int, ret_ts_utc, ret_utf8, to_array, udf,
-    Strs,
+    chrono_format, co_str_str, co_ts, co_ts_str, format_millis, millis, ret_int, ret_ts_utc,
+    ret_utf8, to_array, udf, Strs,
 };
 
 macro_rules! parts {
@@ -85,19 +85,9 @@ fn part(a: &[ColumnarValue], n: usize, p: DatePart, add: i64) -> Result<ArrayRef
     Ok(Arc::new(out))
 }
 
-fn joda(v: &ColumnarValue, mode: time::Joda) -> Result<Option<String>> {
-    match Strs::of(v)? {
-        Strs::One(f) => f
-            .map(|f| time::joda_to_chrono(f, mode))
-            .transpose()
-            .map_err(exec_error),
-        Strs::Col(_) => exec_err!("the format must be a constant string"),
-    }
-}
-
 fn k_parse_datetime(a: &[ColumnarValue], n: usize) -> Result<ArrayRef> {
     let s = Strs::of(&a[0])?;
-    let Some(fmt) = joda(&a[1], time::Joda::Parse)? else {
+    let Some(fmt) = chrono_format(&a[1], |f| time::joda_to_chrono(f, time::Joda::Parse))? else {
         return Ok(Arc::new(
             TimestampMillisecondArray::new_null(n).with_timezone("UTC"),
         ));
@@ -128,18 +118,8 @@ fn k_parse_datetime(a: &[ColumnarValue], n: usize) -> Result<ArrayRef> {
 
 fn k_format_datetime(a: &[ColumnarValue], n: usize) -> Result<ArrayRef> {
     let (ts, _) = millis(&a[0], n)?;
-    let Some(fmt) = joda(&a[1], time::Joda::Format)? else {
-        return Ok(Arc::new(StringArray::new_null(n)));
-    };
-    let items: Vec<_> = chrono::format::StrftimeItems::new(&fmt).collect();
-    let out: StringArray = ts
-        .iter()
-        .map(|v| {
-            let t = Utc.timestamp_millis_opt(v?).single()?;
-            Some(t.format_with_items(items.iter()).to_string())
-        })
-        .collect();
-    Ok(Arc::new(out))
+    let fmt = chrono_format(&a[1], |f| time::joda_to_chrono(f, time::Joda::Format))?;
+    Ok(format_millis(&ts, fmt.as_deref()))
 }
 
 fn co_any(t: &[DataType]) -> Result<Vec<DataType>> {

@@ -45,56 +45,44 @@ pub(crate) fn ret_str_list(_: &[DataType]) -> Result<DataType> {
     ))))
 }
 
-fn co_replace(t: &[DataType]) -> Result<Vec<DataType>> {
-    if !(2..=3).contains(&t.len()) {
-        return plan_err!(
-            "expected (string, search[, replacement]), got {} argument(s)",
-            t.len()
-        );
+/// `2..=max` arguments: strings, then (at `int_at`, when given) an integer.
+fn co_strings(
+    t: &[DataType],
+    max: usize,
+    int_at: Option<usize>,
+    usage: &str,
+) -> Result<Vec<DataType>> {
+    if !(2..=max).contains(&t.len()) {
+        return plan_err!("expected {usage}, got {} argument(s)", t.len());
     }
-    t.iter().map(|x| want_str("argument", x)).collect()
+    t.iter()
+        .enumerate()
+        .map(|(i, x)| match int_at {
+            Some(k) if k == i => Ok(DataType::Int64),
+            _ => want_str("argument", x),
+        })
+        .collect()
+}
+
+fn co_replace(t: &[DataType]) -> Result<Vec<DataType>> {
+    co_strings(t, 3, None, "(string, search[, replacement])")
 }
 
 fn co_strs2(t: &[DataType]) -> Result<Vec<DataType>> {
-    crate::udf::arity(t, 2, "(string, pattern)")?;
-    t.iter().map(|x| want_str("argument", x)).collect()
+    co_strings(t, 2, None, "(string, pattern)")
 }
 
 fn co_split_part(t: &[DataType]) -> Result<Vec<DataType>> {
     crate::udf::arity(t, 3, "(string, delimiter, index)")?;
-    Ok(vec![
-        want_str("string", &t[0])?,
-        want_str("delimiter", &t[1])?,
-        DataType::Int64,
-    ])
+    co_strings(t, 3, Some(2), "(string, delimiter, index)")
 }
 
 fn co_split(t: &[DataType]) -> Result<Vec<DataType>> {
-    if !(2..=3).contains(&t.len()) {
-        return plan_err!(
-            "expected (string, delimiter[, limit]), got {} argument(s)",
-            t.len()
-        );
-    }
-    let mut out = vec![want_str("string", &t[0])?, want_str("delimiter", &t[1])?];
-    if t.len() == 3 {
-        out.push(DataType::Int64);
-    }
-    Ok(out)
+    co_strings(t, 3, Some(2), "(string, delimiter[, limit])")
 }
 
 fn co_regexp_group(t: &[DataType]) -> Result<Vec<DataType>> {
-    if !(2..=3).contains(&t.len()) {
-        return plan_err!(
-            "expected (string, pattern[, group]), got {} argument(s)",
-            t.len()
-        );
-    }
-    let mut out = vec![want_str("string", &t[0])?, want_str("pattern", &t[1])?];
-    if t.len() == 3 {
-        out.push(DataType::Int64);
-    }
-    Ok(out)
+    co_strings(t, 3, Some(2), "(string, pattern[, group])")
 }
 
 /// An optional integer argument, row by row.

@@ -612,16 +612,37 @@ fn k_to_iso8601(a: &[ColumnarValue], n: usize) -> Result<ArrayRef> {
     Ok(Arc::new(out))
 }
 
-fn chrono_format(v: &ColumnarValue) -> Result<Option<String>> {
+/// A constant format argument as a chrono format (`convert` turns MySQL or Joda patterns into
+/// one); `None` for NULL.
+pub(crate) fn chrono_format(
+    v: &ColumnarValue,
+    convert: impl Fn(&str) -> std::result::Result<String, String>,
+) -> Result<Option<String>> {
     match Strs::of(v)? {
-        Strs::One(f) => f.map(time::mysql_to_chrono).transpose().map_err(exec_error),
+        Strs::One(f) => f.map(convert).transpose().map_err(exec_error),
         Strs::Col(_) => exec_err!("the format must be a constant string"),
     }
 }
 
+/// Each timestamp written with a chrono format (all NULL for a NULL format).
+pub(crate) fn format_millis(ts: &TimestampMillisecondArray, fmt: Option<&str>) -> ArrayRef {
+    let Some(fmt) = fmt else {
+        return Arc::new(StringArray::new_null(ts.len()));
+    };
+    let items: Vec<_> = chrono::format::StrftimeItems::new(fmt).collect();
+    let out: StringArray = ts
+        .iter()
+        .map(|v| {
+            let t = Utc.timestamp_millis_opt(v?).single()?;
+            Some(t.format_with_items(items.iter()).to_string())
+        })
+        .collect();
+    Arc::new(out)
+}
+
 fn k_date_parse(a: &[ColumnarValue], n: usize) -> Result<ArrayRef> {
     let s = Strs::of(&a[0])?;
-    let Some(fmt) = chrono_format(&a[1])? else {
+    let Some(fmt) = chrono_format(&a[1], time::mysql_to_chrono)? else {
         return Ok(Arc::new(TimestampMillisecondArray::new_null(n)));
     };
     let out: TimestampMillisecondArray = (0..n)
@@ -636,18 +657,8 @@ fn k_date_parse(a: &[ColumnarValue], n: usize) -> Result<ArrayRef> {
 
 fn k_date_format(a: &[ColumnarValue], n: usize) -> Result<ArrayRef> {
     let (ts, _) = millis(&a[0], n)?;
-    let Some(fmt) = chrono_format(&a[1])? else {
-        return Ok(Arc::new(StringArray::new_null(n)));
-    };
-    let items: Vec<_> = chrono::format::StrftimeItems::new(&fmt).collect();
-    let out: StringArray = ts
-        .iter()
-        .map(|v| {
-            let t = Utc.timestamp_millis_opt(v?).single()?;
-            Some(t.format_with_items(items.iter()).to_string())
-        })
-        .collect();
-    Ok(Arc::new(out))
+    let fmt = chrono_format(&a[1], time::mysql_to_chrono)?;
+    Ok(format_millis(&ts, fmt.as_deref()))
 }
 
 fn unit_arg(v: &ColumnarValue) -> Result<Option<time::Unit>> {

@@ -307,45 +307,38 @@ impl S3Client {
         use std::io::{Seek, Write};
         let store = self.store(bucket).await?;
         let path = ObjectPath::from(key);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut file = tempfile::tempfile().map_err(|e| S3Error::Other {
-                url: format!("s3://{bucket}/{key}"),
-                detail: format!("cannot create a temporary file to read the object into: {e} (set TMPDIR to a folder with room)"),
-            })?;
-            let mut written = 0u64;
-            let result = async {
-                let mut body = store.get(&path).await?.into_stream();
+        let local = |what: &str, e: std::io::Error| S3Error::Other {
+            url: format!("s3://{bucket}/{key}"),
+            detail: format!("{what}: {e} (set TMPDIR to a folder with room)"),
+        };
+        let mut file = tempfile::tempfile()
+            .map_err(|e| local("cannot create a temporary file to read the object into", e))?;
+        let (store, path) = (&store, &path);
+        self.retrying(bucket, key, || {
+            // Each attempt writes the file from its start, through its own handle.
+            let handle = file.try_clone();
+            async move {
+                let io = |e| object_store::Error::Generic {
+                    store: "temporary file",
+                    source: Box::new(e),
+                };
+                let mut f = handle.map_err(io)?;
+                f.set_len(0).map_err(io)?;
+                f.rewind().map_err(io)?;
+                let mut body = store.get(path).await?.into_stream();
                 while let Some(chunk) = body.next().await {
                     let chunk = chunk?;
-                    written += chunk.len() as u64;
-                    file.write_all(&chunk)
-                        .map_err(|e| object_store::Error::Generic {
-                            store: "temporary file",
-                            source: Box::new(e),
-                        })?;
+                    self.stats
+                        .add(&self.stats.bytes_downloaded, chunk.len() as u64);
+                    f.write_all(&chunk).map_err(io)?;
                 }
-                Ok::<_, object_store::Error>(())
+                Ok(())
             }
-            .await
-            .map_err(|e| classify(bucket, key, &e));
-            self.stats.add(&self.stats.bytes_downloaded, written);
-            match result {
-                Ok(()) => {
-                    self.stats.add(&self.stats.objects_fetched, 1);
-                    file.rewind().map_err(|e| S3Error::Other {
-                        url: format!("s3://{bucket}/{key}"),
-                        detail: format!("cannot read back the temporary file: {e}"),
-                    })?;
-                    return Ok(file);
-                }
-                Err(e) if e.is_transient() && attempt < FETCH_ATTEMPTS => {
-                    tokio::time::sleep(Duration::from_millis(100 * attempt as u64)).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        })
+        .await?;
+        file.rewind()
+            .map_err(|e| local("cannot read back the temporary file", e))?;
+        Ok(file)
     }
 
     /// Read an object and its user metadata (`x-amz-meta-*`); `Ok(None)` when it does not exist.
@@ -368,31 +361,44 @@ impl S3Client {
     ) -> Result<(Bytes, Option<String>, HashMap<String, String>), S3Error> {
         let store = self.store(bucket).await?;
         let path = ObjectPath::from(key);
+        let (store, path) = (&store, &path);
+        self.retrying(bucket, key, || async move {
+            let r = store.get(path).await?;
+            let etag = r.meta.e_tag.clone();
+            let meta: HashMap<String, String> = r
+                .attributes
+                .iter()
+                .filter_map(|(k, v)| match k {
+                    Attribute::Metadata(name) => Some((name.to_string(), v.to_string())),
+                    _ => None,
+                })
+                .collect();
+            let bytes = r.bytes().await?;
+            self.stats
+                .add(&self.stats.bytes_downloaded, bytes.len() as u64);
+            Ok((bytes, etag, meta))
+        })
+        .await
+    }
+
+    /// One GET of `bucket`/`key`, tried again (after object_store's own retries) while it
+    /// fails in a way worth retrying, at most [`FETCH_ATTEMPTS`] times; counted when it succeeds.
+    async fn retrying<T, F>(
+        &self,
+        bucket: &str,
+        key: &str,
+        mut once: impl FnMut() -> F,
+    ) -> Result<T, S3Error>
+    where
+        F: std::future::Future<Output = Result<T, object_store::Error>>,
+    {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = async {
-                let r = store.get(&path).await?;
-                let etag = r.meta.e_tag.clone();
-                let meta: HashMap<String, String> = r
-                    .attributes
-                    .iter()
-                    .filter_map(|(k, v)| match k {
-                        Attribute::Metadata(name) => Some((name.to_string(), v.to_string())),
-                        _ => None,
-                    })
-                    .collect();
-                let bytes = r.bytes().await?;
-                Ok::<_, object_store::Error>((bytes, etag, meta))
-            }
-            .await
-            .map_err(|e| classify(bucket, key, &e));
-            match result {
-                Ok(r) => {
+            match once().await.map_err(|e| classify(bucket, key, &e)) {
+                Ok(v) => {
                     self.stats.add(&self.stats.objects_fetched, 1);
-                    self.stats
-                        .add(&self.stats.bytes_downloaded, r.0.len() as u64);
-                    return Ok(r);
+                    return Ok(v);
                 }
                 Err(e) if e.is_transient() && attempt < FETCH_ATTEMPTS => {
                     tokio::time::sleep(Duration::from_millis(100 * attempt as u64)).await;

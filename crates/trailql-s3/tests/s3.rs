@@ -253,6 +253,53 @@ async fn retries_503_dropped_and_cut_connections() {
     assert_eq!(s.objects_fetched, 4);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_objects_are_spooled_to_a_file_and_retried_from_the_start() {
+    use std::io::Read;
+    let moto = MotoServer::start();
+    moto.create_bucket("large");
+    // 6 MB that does not repeat, so that a cut body cannot look whole.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let body: Vec<u8> = (0..6 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let key = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/08/01/big.json.gz";
+    moto.put("large", key, &body, &[]);
+    let proxy = FaultProxy::start(moto.addr);
+    let c = client(&proxy.endpoint());
+    for fault in [
+        None,
+        Some(Fault::Status(503)),
+        Some(Fault::Status(500)),
+        Some(Fault::Drop),
+        Some(Fault::Truncate),
+    ] {
+        if let Some(f) = fault {
+            proxy.inject(key, f, 1);
+        }
+        let mut file = c.fetch_to_file("large", key).await.unwrap();
+        let mut got = Vec::new();
+        file.read_to_end(&mut got).unwrap();
+        assert!(
+            got == body,
+            "after {fault:?}: {} bytes, want {}",
+            got.len(),
+            body.len()
+        );
+    }
+    assert_eq!(c.stats().snapshot().objects_fetched, 5);
+    let e = c
+        .fetch_to_file("large", "AWSLogs/missing.json.gz")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("not found"), "{e}");
+}
+
 /// The error of listing `bucket` with its region given (no HeadBucket first).
 async fn list_error_in_us_east_1(endpoint: &str, bucket: &str) -> S3Error {
     let c = S3Client::new(S3Options {

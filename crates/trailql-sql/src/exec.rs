@@ -324,6 +324,8 @@ fn read_local(path: &std::path::Path, listed_size: u64) -> std::io::Result<Vec<u
 /// in the report, and `--strict` applied.
 struct FileBatches {
     path: String,
+    /// The `--strict` error of a file that could not be read, given first.
+    failed: Option<DataFusionError>,
     decoder: Option<FileDecoder<'static>>,
     report: Arc<ScanReport>,
     strict: bool,
@@ -336,7 +338,7 @@ impl FileBatches {
         plan: &Arc<DecodePlan>,
         report: &Arc<ScanReport>,
         strict: bool,
-    ) -> std::iter::Chain<std::option::IntoIter<Result<RecordBatch>>, FileBatches> {
+    ) -> FileBatches {
         let path = meta.path.clone();
         let mut failed = None;
         let decoder = match raw {
@@ -355,12 +357,13 @@ impl FileBatches {
                 None
             }
         };
-        failed.map(Err).into_iter().chain(FileBatches {
+        FileBatches {
             path,
+            failed,
             decoder,
             report: report.clone(),
             strict,
-        })
+        }
     }
 }
 
@@ -368,6 +371,9 @@ impl Iterator for FileBatches {
     type Item = Result<RecordBatch>;
 
     fn next(&mut self) -> Option<Result<RecordBatch>> {
+        if let Some(e) = self.failed.take() {
+            return Some(Err(e));
+        }
         let decoder = self.decoder.as_mut()?;
         if let Some(b) = decoder.next() {
             return Some(Ok(b));
