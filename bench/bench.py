@@ -132,6 +132,33 @@ def csv_rows(out, header=True):
     return lines[1:] if header else lines
 
 
+def hostile_corpus(root):
+    """The corpus of tests/memory.rs: four gzip bombs of 3 GiB of white space inside the Records
+    array, a string that never ends, 3 GiB of zeros, and an honest file inflating past 100 MB.
+    Returns the honest file's event count."""
+    import gzip
+    day = root / "AWSLogs/111122223333/CloudTrail/us-east-1/2024/08/01"
+    day.mkdir(parents=True, exist_ok=True)
+    name = lambda k: day / f"111122223333_CloudTrail_us-east-1_20240801T1000Z_{k}.json.gz"
+    event = lambda i: ('{"eventVersion":"1.08","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/u%d"},'
+                       '"eventTime":"2024-08-01T10:%02d:00Z","eventSource":"ec2.amazonaws.com","eventName":"DescribeInstances",'
+                       '"awsRegion":"us-east-1","requestParameters":{"instancesSet":{"items":[{"instanceId":"i-%016x"}]}},'
+                       '"eventID":"%08x-0000-4000-8000-000000000000","recipientAccountId":"111122223333"}' % (i % 50, i % 60, i, i))
+    def bomb(head, filler):
+        member = gzip.compress(filler, 6)
+        return gzip.compress(head.encode(), 6) + member * 48
+    for k in range(4):
+        name(f"bomb{k}").write_bytes(bomb('{"Records":[%s,' % event(0), b" " * (64 << 20)))
+    name("string").write_bytes(bomb('{"Records":[%s,{"eventName":"' % event(1), b"a" * (64 << 20)))
+    name("zeros").write_bytes(bomb("", b"\0" * (64 << 20)))
+    recs, size = [], 0
+    while size < 100 << 20:
+        recs.append(event(len(recs) + 10))
+        size += len(recs[-1]) + 1
+    name("large").write_bytes(gzip.compress(('{"Records":[%s]}' % ",".join(recs)).encode(), 1))
+    return len(recs)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=1_200_000)
@@ -222,6 +249,16 @@ def main():
     _, _, _, rss1 = median_run(trailql_cmd("aggregate", [a.data / "AWSLogs"]), 1)
     _, _, _, rss2 = median_run(trailql_cmd("aggregate", [a.data / "AWSLogs", a.data / "AWSLogs"]), 1)
 
+    # Memory over hostile input: bombs and a large file, read at once.
+    with tempfile.TemporaryDirectory() as hostile:
+        honest = hostile_corpus(Path(hostile))
+        sql = "SELECT count(*) FROM cloudtrail_logs"
+        out, h_wall, _, h_rss = timed([str(TRAILQL), "query", "--format", "csv", "-q", "-s", hostile, sql])
+        h_rows = int(csv_rows(out)[0])
+        _, _, _, h_rss_all = timed([str(TRAILQL), "query", "--format", "csv", "-q", "-s", hostile,
+                                    "SELECT * FROM cloudtrail_logs"])
+        print(f"  hostile    trailql  {h_wall:7.2f}s wall, peak {h_rss:.0f} MB (count), {h_rss_all:.0f} MB (SELECT *)")
+
     t = {(q, tool): (w, c, r) for q, tool, w, c, r in rows}
     needle_eps = truth["events"] / t[("needle", "trailql")][1]  # per CPU-second
     report = []
@@ -246,6 +283,11 @@ def main():
     report.append(f"  - one day: {day_stats}")
     report.append(f"  - unpruned: {full_stats}")
     report.append(f"- Peak RSS of the streaming aggregate: {rss1:.0f} MB over the trail, {rss2:.0f} MB over it twice")
+    report.append(f"- Peak RSS over hostile input (four gzip bombs of 3 GiB, a string that never ends, 3 GiB of "
+                  f"zeros and a 100 MB file, read at once): {h_rss:.0f} MB for count(*), {h_rss_all:.0f} MB for "
+                  f"SELECT *; {h_wall:.1f} s wall (2 GiB inflated per bomb, the --max-inflated-bytes default); "
+                  f"{h_rows:,} rows = the large file's {honest:,} events plus the 5 records before the bombs' "
+                  f"damage: {'yes' if h_rows == honest + 5 else 'NO'}")
     text = "\n".join(report)
     print("\n" + text)
     if a.write:
