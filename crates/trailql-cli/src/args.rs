@@ -162,29 +162,33 @@ pub struct ScanArgs {
 /// How to reach s3:// sources. Credentials come from the AWS SDK's chain: environment,
 /// AWS_PROFILE / --profile with ~/.aws/config and SSO, web identity, container and instance roles.
 #[derive(Args, Debug, Clone)]
-#[command(next_help_heading = "S3 sources")]
 pub struct S3Args {
     /// The AWS profile to use (default: AWS_PROFILE, else `default`).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", help_heading = "S3 sources")]
     pub profile: Option<String>,
     /// Assume this role (e.g. a read-only role in the log-archive account).
-    #[arg(long, value_name = "ARN")]
+    #[arg(long, value_name = "ARN", help_heading = "S3 sources")]
     pub role_arn: Option<String>,
     /// An S3-compatible endpoint instead of AWS (e.g. http://127.0.0.1:9000).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", help_heading = "S3 sources")]
     pub endpoint_url: Option<String>,
     /// The buckets' region (found automatically with HeadBucket when not given).
-    #[arg(long, value_name = "REGION")]
+    #[arg(long, value_name = "REGION", help_heading = "S3 sources")]
     pub bucket_region: Option<String>,
     /// Send unsigned requests (public buckets).
-    #[arg(long)]
+    #[arg(long, help_heading = "S3 sources")]
     pub no_sign_request: bool,
     /// Keep fetched objects in DIR (by bucket, key and ETag): asking again over the same
     /// window reads no S3 bytes.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help_heading = "S3 sources")]
     pub cache: Option<PathBuf>,
     /// Most GET requests in flight at once.
-    #[arg(long, default_value_t = 16, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 16,
+        value_name = "N",
+        help_heading = "S3 sources"
+    )]
     pub s3_concurrency: usize,
 }
 
@@ -200,7 +204,8 @@ pub struct QueryArgs {
         short = 'f',
         long = "file",
         value_name = "FILE",
-        conflicts_with = "sql"
+        conflicts_with = "sql",
+        help_heading = "Query"
     )]
     pub file: Option<PathBuf>,
     /// Output format.
@@ -258,19 +263,18 @@ pub struct GenerateArgs {
 
 /// Which part of the trail an investigation reads.
 #[derive(Args, Debug, Clone)]
-#[command(next_help_heading = "Scope")]
 pub struct ScopeArgs {
     /// Only this account (12 digits).
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", help_heading = "Scope")]
     pub account: Option<String>,
     /// Only this region (e.g. us-east-1).
-    #[arg(long)]
+    #[arg(long, help_heading = "Scope")]
     pub region: Option<String>,
     /// From this time (UTC, inclusive): YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ.
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", help_heading = "Scope")]
     pub start: Option<String>,
     /// Until this time (UTC, exclusive).
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", help_heading = "Scope")]
     pub end: Option<String>,
 }
 
