@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use chrono::{TimeZone, Utc};
+use chrono::{Offset, TimeZone, Utc};
+use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanBuilder, Date32Array, Int64Array, Int64Builder, StringArray,
     StringBuilder, TimestampMillisecondArray, UInt32Builder,
@@ -598,14 +599,27 @@ pub(crate) fn millis(v: &ColumnarValue, n: usize) -> Result<(TimestampMillisecon
 
 fn k_to_iso8601(a: &[ColumnarValue], n: usize) -> Result<ArrayRef> {
     let (ts, has_tz) = millis(&a[0], n)?;
+    // A zone other than UTC (`at_timezone`, `AT TIME ZONE`) is written as its offset, as Trino
+    // does: 2024-08-01T08:00:00.000-04:00.
+    let zone = match ts.data_type() {
+        DataType::Timestamp(_, Some(z)) => z.parse::<Tz>().ok(),
+        _ => None,
+    };
     let out: StringArray = ts
         .iter()
         .map(|v| {
             let t = Utc.timestamp_millis_opt(v?).single()?;
-            Some(if has_tz {
-                t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
-            } else {
-                t.format("%Y-%m-%dT%H:%M:%S%.3f").to_string()
+            Some(match (&zone, has_tz) {
+                (Some(z), _) => {
+                    let local = t.with_timezone(z);
+                    if local.offset().fix().local_minus_utc() == 0 {
+                        t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+                    } else {
+                        local.format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string()
+                    }
+                }
+                (None, true) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+                (None, false) => t.format("%Y-%m-%dT%H:%M:%S%.3f").to_string(),
             })
         })
         .collect();

@@ -1,6 +1,7 @@
 //! DataFusion glue: the `cloudtrail_logs` table provider and its scan, filter analysis for
 //! pruning and prefiltering, Athena SQL rewrites, and session setup.
 
+mod calls;
 pub mod exec;
 pub mod filters;
 pub mod investigate;

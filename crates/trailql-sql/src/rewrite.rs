@@ -7,6 +7,9 @@
 //!
 //! `element_at(resources, 1).arn` — a field of a function's struct result: DataFusion takes
 //! `element_at(resources, 1)['arn']`.
+//!
+//! Trino calls DataFusion spells differently (lambdas, `count_if`, `max_by`, `if`, `try`…) are
+//! rewritten by [`crate::calls`].
 
 use std::ops::ControlFlow;
 
@@ -15,17 +18,44 @@ use datafusion::sql::sqlparser::ast::{
     visit_expressions_mut, AccessExpr, Expr, Ident, JoinOperator, Query, SetExpr, Statement,
     Subscript, TableFactor, TableWithJoins, Value,
 };
-use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::dialect::{Dialect, DuckDbDialect, GenericDialect};
 use datafusion::sql::sqlparser::parser::Parser;
 
-/// Rewrite an Athena statement into one DataFusion plans with the same meaning.
-pub fn athena_to_datafusion(sql: &str) -> Result<String> {
-    if !contains_ignore_case(sql, "unnest") && !sql.contains(").") {
-        return Ok(sql.to_string());
+/// A statement ready for DataFusion.
+#[derive(Debug)]
+pub enum Athena {
+    /// SQL text for DataFusion's own parser (unchanged, or rewritten into forms it takes).
+    Text(String),
+    /// A parsed statement, for what DataFusion's default dialect cannot read back as text
+    /// (lambdas, `x -> …`).
+    Parsed(Box<Statement>),
+}
+
+impl Athena {
+    /// The statement as SQL text (for tests and messages).
+    pub fn text(&self) -> String {
+        match self {
+            Athena::Text(s) => s.clone(),
+            Athena::Parsed(st) => st.to_string(),
+        }
     }
-    let Ok(mut statements) = Parser::parse_sql(&GenericDialect {}, sql) else {
+}
+
+/// Rewrite an Athena statement into one DataFusion plans with the same meaning.
+pub fn athena_to_datafusion(sql: &str) -> Result<Athena> {
+    // Only a lambda needs DuckDB's dialect; the generic one reads everything else as DataFusion
+    // would.
+    let lambdas = sql.contains("->");
+    let dialect: &dyn Dialect = if lambdas {
+        &DuckDbDialect {}
+    } else {
+        &GenericDialect {}
+    };
+    let mut statements = match Parser::parse_sql(dialect, sql) {
+        Ok(s) => s,
+        Err(e) if lambdas => return plan_err!("{e}"),
         // Let DataFusion report the syntax error in its own words.
-        return Ok(sql.to_string());
+        Err(_) => return Ok(Athena::Text(sql.to_string())),
     };
     let mut changed = false;
     for st in &mut statements {
@@ -38,6 +68,7 @@ pub fn athena_to_datafusion(sql: &str) -> Result<String> {
                 rewrite_query(q, &mut renames, &mut changed)?;
             }
         }
+        changed |= crate::calls::rewrite_calls(st, dialect)?;
         let _ = visit_expressions_mut(st, |e| {
             if let Expr::CompoundFieldAccess { root, access_chain } = e {
                 if !matches!(
@@ -71,18 +102,26 @@ pub fn athena_to_datafusion(sql: &str) -> Result<String> {
             });
         }
     }
-    if !changed {
-        return Ok(sql.to_string());
+    if lambdas {
+        if statements.len() != 1 {
+            return plan_err!(
+                "one statement at a time, please (this text holds {})",
+                statements.len()
+            );
+        }
+        let st = statements.pop().expect("one statement");
+        return Ok(Athena::Parsed(Box::new(st)));
     }
-    Ok(statements
-        .iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>()
-        .join(";\n"))
-}
-
-fn contains_ignore_case(hay: &str, needle: &str) -> bool {
-    hay.to_ascii_lowercase().contains(needle)
+    if !changed {
+        return Ok(Athena::Text(sql.to_string()));
+    }
+    Ok(Athena::Text(
+        statements
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(";\n"),
+    ))
 }
 
 fn rewrite_query(
@@ -199,7 +238,8 @@ mod tests {
         let out = athena_to_datafusion(
             "SELECT eventname, u.r.arn FROM cloudtrail_logs AS t CROSS JOIN UNNEST(t.resources) AS u (r) WHERE u.r.type = 'x'",
         )
-        .unwrap();
+        .unwrap()
+        .text();
         assert_eq!(
             out,
             "SELECT eventname, t.r.arn FROM (SELECT t.*, unnest(t.resources) AS r FROM cloudtrail_logs AS t) AS t WHERE t.r.type = 'x'"
@@ -207,14 +247,17 @@ mod tests {
         let out = athena_to_datafusion(
             "SELECT r FROM cloudtrail_logs CROSS JOIN UNNEST(resources) AS unnested (r)",
         )
-        .unwrap();
+        .unwrap()
+        .text();
         assert!(out.contains("(SELECT cloudtrail_logs.*, unnest(resources) AS r FROM cloudtrail_logs) AS cloudtrail_logs"), "{out}");
     }
 
     #[test]
     fn field_of_a_function_result() {
         assert_eq!(
-            athena_to_datafusion("SELECT element_at(resources, 1).arn FROM t").unwrap(),
+            athena_to_datafusion("SELECT element_at(resources, 1).arn FROM t")
+                .unwrap()
+                .text(),
             "SELECT element_at(resources, 1)['arn'] FROM t"
         );
     }
@@ -222,9 +265,9 @@ mod tests {
     #[test]
     fn other_sql_is_left_alone() {
         let sql = "select count(*)  from cloudtrail_logs";
-        assert_eq!(athena_to_datafusion(sql).unwrap(), sql);
+        assert_eq!(athena_to_datafusion(sql).unwrap().text(), sql);
         assert_eq!(
-            athena_to_datafusion("SELECT unnest([1,2])").unwrap(),
+            athena_to_datafusion("SELECT unnest([1,2])").unwrap().text(),
             "SELECT unnest([1,2])"
         );
     }

@@ -11,7 +11,7 @@ use datafusion::prelude::SessionContext;
 use trailql_layout::check_local;
 
 use crate::report::ScanReport;
-use crate::rewrite::athena_to_datafusion;
+use crate::rewrite::{athena_to_datafusion, Athena};
 use crate::table::{CloudTrailTable, RemoteSources, ScanOptions};
 use trailql_s3::{S3Client, S3Options, S3Url};
 
@@ -119,7 +119,15 @@ impl Engine {
 
     /// Plan an Athena-style statement.
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
-        let sql = athena_to_datafusion(sql)?;
-        self.ctx.sql(&sql).await
+        match athena_to_datafusion(sql)? {
+            Athena::Text(sql) => self.ctx.sql(&sql).await,
+            Athena::Parsed(st) => {
+                let state = self.ctx.state();
+                let plan = state
+                    .statement_to_plan(datafusion::sql::parser::Statement::Statement(st))
+                    .await?;
+                self.ctx.execute_logical_plan(plan).await
+            }
+        }
     }
 }
