@@ -245,6 +245,27 @@ def main():
     record("day", "trailql", out_day, wall_day, cpu_day, rss_day)
     record("day-full", "trailql", out_full, wall_full, cpu_full, rss_full)
 
+    # Detection: the bundled pack plus SigmaHQ's 57 CloudTrail rules, against a bare count(*)
+    # over the same files, the two taking turns; then the rsigma CLI with the same 57 rules over
+    # the same events as JSON lines (the time to write them is not counted).
+    sigmahq = ROOT / "crates" / "trailql-rules" / "tests" / "sigmahq" / "rules"
+    count_cmd = [str(TRAILQL), "query", "--format", "csv", "-q", "-s", str(a.data / "AWSLogs"),
+                 "SELECT count(*) FROM cloudtrail_logs"]
+    detect_cmd = [str(TRAILQL), "detect", "--format", "csv", "-q", "-s", str(a.data / "AWSLogs"),
+                  "--rules", str(sigmahq)]
+    det = {"count": [], "detect": []}
+    for _ in range(a.runs):
+        det["count"].append(timed(count_cmd))
+        det["detect"].append(timed(detect_cmd))
+    _, c_wall, c_cpu, c_rss = median_of(det["count"])
+    d_out, d_wall, d_cpu, d_rss = median_of(det["detect"])
+    d_alerts = len(csv_rows(d_out))
+    record("count(*)", "trailql", "", c_wall, c_cpu, c_rss)
+    record("detect", "trailql", d_out, d_wall, d_cpu, d_rss)
+    rsigma = rsigma_run(a, sigmahq) if not a.no_peers else None
+    if rsigma:
+        record("detect", "rsigma", "", *rsigma[1:4])
+
     # Memory: streaming aggregate over the data, then over the data twice.
     _, _, _, rss1 = median_run(trailql_cmd("aggregate", [a.data / "AWSLogs"]), 1)
     _, _, _, rss2 = median_run(trailql_cmd("aggregate", [a.data / "AWSLogs", a.data / "AWSLogs"]), 1)
@@ -288,6 +309,13 @@ def main():
                   f"SELECT *; {h_wall:.1f} s wall (2 GiB inflated per bomb, the --max-inflated-bytes default); "
                   f"{h_rows:,} rows = the large file's {honest:,} events plus the 5 records before the bombs' "
                   f"damage: {'yes' if h_rows == honest + 5 else 'NO'}")
+    report.append(f"- Detection (bundled pack + SigmaHQ's 57 CloudTrail rules, {d_alerts:,} alerts): "
+                  f"{d_wall:.2f} s against {c_wall:.2f} s for a bare count(*) over the same files: "
+                  f"**{d_wall / c_wall:.2f}x** count(*); peak RSS {d_rss:.0f} MB")
+    if rsigma:
+        report.append(f"  - rsigma {RSIGMA_VERSION} (`rsigma engine eval`, the 57 rules) over the same events as JSON "
+                      f"lines ({rsigma[4]:,} matches): {rsigma[1]:.2f} s wall, {rsigma[2]:.2f} s CPU: trailql "
+                      f"takes **{d_wall / rsigma[1]:.2f}x** its time")
     text = "\n".join(report)
     print("\n" + text)
     if a.write:
@@ -295,6 +323,31 @@ def main():
             "# Benchmarks\n\nProduced by `python3 bench/bench.py --write` (see the script for the exact "
             "queries each tool runs).\n\n" + text + "\n")
     return 0 if agree else 1
+
+
+RSIGMA_VERSION = "0.23.0"
+
+
+def rsigma_run(a, rules):
+    """The rsigma CLI over the trail's events as JSON lines: (out, wall, cpu, rss, matches)."""
+    exe = shutil.which("rsigma") or str(Path.home() / ".cargo" / "bin" / "rsigma")
+    if not Path(exe).exists():
+        try:
+            sh(f"cargo install rsigma --version {RSIGMA_VERSION} --locked")
+        except subprocess.CalledProcessError:
+            print("  rsigma could not be installed: skipped", flush=True)
+            return None
+    lines = a.data / "events.jsonl"
+    if not lines.exists():
+        import gzip
+        with open(lines, "w") as out:
+            for f in sorted(a.data.glob("AWSLogs/**/*.json.gz")):
+                for r in json.loads(gzip.decompress(f.read_bytes()))["Records"]:
+                    out.write(json.dumps(r, separators=(",", ":")) + "\n")
+    cmd = ["sh", "-c", f"{exe} engine eval -r {rules} < {lines}"]
+    runs = [timed(cmd) for _ in range(a.runs)]
+    out, wall, cpu, rss = median_of(runs)
+    return out, wall, cpu, rss, sum(1 for l in out.splitlines() if l.strip())
 
 
 def machine():

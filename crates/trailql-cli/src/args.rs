@@ -87,6 +87,19 @@ keep it beside the digest as <digest>.json.gz.signature, else it is reported as 
 offline (a warning). On S3 only the window's digests and log files are listed.
 Exit code 0 only when everything checkable validated and nothing is missing.")]
     Validate(ValidateArgs),
+    /// Run detection rules over the trail: the bundled pack, and Sigma rules of your own.
+    #[command(after_help = "Examples:
+  trailql detect -s ./AWSLogs
+  trailql detect -s s3://org-trail-bucket --start 2024-08-01 --level high --format jsonl -o alerts.jsonl
+  trailql detect -s ./AWSLogs --rules ./sigma/rules/cloud/aws --filter known-good.yml
+  trailql detect --list
+
+Rules are Sigma (specification 2.1) files; those whose logsource is not AWS CloudTrail are skipped
+and counted, and a file that does not parse is named with the reason while the others run. Field
+names match ignoring case, dotted paths go through arrays (any element matches), and an object
+reached by a path is its JSON text for contains/re. Only records holding a word some rule needs
+are parsed (--no-prefilter parses all).")]
+    Detect(DetectArgs),
     /// Print the table's columns (or Athena-style DDL with --ddl).
     Schema {
         /// Print a CREATE TABLE statement instead of the column list.
@@ -118,7 +131,6 @@ pub struct SourceArgs {
         short = 's',
         long = "source",
         value_name = "PATH|s3://BUCKET/PREFIX",
-        required = true,
         help_heading = "Sources"
     )]
     pub sources: Vec<String>,
@@ -355,4 +367,47 @@ pub struct ValidateArgs {
     /// Also print the files that validated.
     #[arg(short, long, help_heading = "Output")]
     pub verbose: bool,
+}
+
+/// A rule level, lowest first.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LevelArg {
+    Informational,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+#[derive(Args, Debug)]
+pub struct DetectArgs {
+    #[command(flatten)]
+    pub scan: ScanArgs,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// Sigma rule files, or folders of them (walked for .yml/.yaml); repeat for several.
+    #[arg(long = "rules", value_name = "DIR|FILE", help_heading = "Rules")]
+    pub rules: Vec<PathBuf>,
+    /// Sigma filter files (known-good activity to silence); repeat for several.
+    #[arg(long = "filter", value_name = "FILE", help_heading = "Rules")]
+    pub filters: Vec<PathBuf>,
+    /// Run only the --rules given, not the bundled pack.
+    #[arg(long, help_heading = "Rules")]
+    pub no_builtin: bool,
+    /// Only rules of this level or above.
+    #[arg(long, value_enum, value_name = "LEVEL", help_heading = "Rules")]
+    pub level: Option<LevelArg>,
+    /// Only rules with this tag, or a tag under it (attack.t1562 takes attack.t1562.008);
+    /// repeat for several.
+    #[arg(long = "tag", value_name = "TAG", help_heading = "Rules")]
+    pub tags: Vec<String>,
+    /// Print the rules that would run (id, level, title, tags, file) and exit.
+    #[arg(long, help_heading = "Rules")]
+    pub list: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table, help_heading = "Output")]
+    pub format: Format,
+    /// Write the alerts to a file instead of standard output.
+    #[arg(short, long, value_name = "FILE", help_heading = "Output")]
+    pub output: Option<PathBuf>,
 }

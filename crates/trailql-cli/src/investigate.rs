@@ -16,7 +16,7 @@ use trailql_investigate::{queries, Event, ExposureOptions, Finding, Scope, Statu
 use crate::args::{ExposureArgs, Format, InvestigateArgs, ScopeArgs, TimelineArgs};
 use crate::{open, output, summary};
 
-fn scope(a: &ScopeArgs) -> Result<Scope> {
+pub(crate) fn scope(a: &ScopeArgs) -> Result<Scope> {
     for t in [&a.start, &a.end].into_iter().flatten() {
         queries::check_time(t).map_err(anyhow::Error::msg)?;
     }

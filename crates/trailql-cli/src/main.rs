@@ -1,6 +1,7 @@
 //! `trailql`: parse arguments, build the engine, run, print, exit.
 
 mod args;
+mod detect;
 mod investigate;
 mod output;
 mod summary;
@@ -49,7 +50,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -63,6 +64,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::History(a) => runtime()?.block_on(investigate::history(a)),
         Command::Activity(a) => runtime()?.block_on(investigate::activity(a)),
         Command::Validate(a) => validate::run(a),
+        Command::Detect(a) => detect::run(a),
         Command::Schema { ddl } => {
             schema(ddl);
             Ok(ExitCode::SUCCESS)
@@ -73,7 +75,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn scan_options(a: &ScanArgs) -> Result<ScanOptions> {
+pub(crate) fn scan_options(a: &ScanArgs) -> Result<ScanOptions> {
     Ok(ScanOptions {
         late_margin: trailql_layout::parse_late_margin(&a.late_margin)
             .map_err(anyhow::Error::msg)
@@ -85,6 +87,7 @@ fn scan_options(a: &ScanArgs) -> Result<ScanOptions> {
             Some(p) => Some(std::sync::Arc::new(validate::load_keys(p)?)),
             None => None,
         },
+        words: None,
     })
 }
 
@@ -106,6 +109,9 @@ pub(crate) fn s3_options(a: &args::S3Args) -> Result<S3Options> {
 
 /// The parsed `-s` sources.
 pub(crate) fn sources(a: &args::SourceArgs) -> Result<Vec<Source>> {
+    if a.sources.is_empty() {
+        bail!("no sources: give the logs with -s PATH or -s s3://BUCKET[/PREFIX] (repeat for several)");
+    }
     a.sources
         .iter()
         .map(|s| Source::parse(s).map_err(anyhow::Error::msg))
@@ -113,11 +119,13 @@ pub(crate) fn sources(a: &args::SourceArgs) -> Result<Vec<Source>> {
 }
 
 pub(crate) fn open(a: &ScanArgs) -> Result<Engine> {
-    Ok(Engine::open_sources(
+    let engine = Engine::open_sources(
         &sources(&a.source)?,
         scan_options(a)?,
         s3_options(&a.source.s3)?,
-    )?)
+    )?;
+    trailql_detect::register(&engine.ctx, engine.report.clone());
+    Ok(engine)
 }
 
 async fn query(q: QueryArgs) -> Result<ExitCode> {

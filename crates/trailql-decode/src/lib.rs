@@ -21,7 +21,7 @@ pub mod stream;
 mod structural;
 
 pub use file::{decode_file, decode_text, DecodePlan, Decoded, FileMeta};
-pub use prefilter::Prefilter;
+pub use prefilter::{Prefilter, Words};
 pub use report::{FileReport, NotEventsContent};
 pub use schema::{table_schema, Column, Extra};
 pub use stream::{FileDecoder, StreamLimits};

@@ -6,6 +6,13 @@
 //! in the record's text — unless the writer chose an optional escape (`\uXXXX` or `\/`), so a
 //! record (or file) containing either is always parsed.
 
+//!
+//! `trailql detect` adds one more group: the words of its rules, any of which must occur
+//! ignoring ASCII case (one Aho-Corasick automaton over all of them).
+
+use std::sync::Arc;
+
+use aho_corasick::AhoCorasick;
 use memchr::memmem::Finder;
 
 /// All groups must match; a group matches when any of its literals occurs.
@@ -13,6 +20,39 @@ use memchr::memmem::Finder;
 pub struct Prefilter {
     groups: Vec<Vec<Finder<'static>>>,
     needles: Vec<Vec<String>>,
+    words: Option<Words>,
+}
+
+/// Words any of which must occur, ignoring ASCII case.
+#[derive(Debug, Clone)]
+pub struct Words {
+    automaton: Arc<AhoCorasick>,
+    words: Arc<Vec<String>>,
+}
+
+impl Words {
+    /// `None` when a word cannot be searched for verbatim (then any record may match).
+    pub fn new(words: Vec<String>) -> Option<Words> {
+        if words.is_empty() || !words.iter().all(|w| searchable(w) && w.is_ascii()) {
+            return None;
+        }
+        let automaton = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&words)
+            .ok()?;
+        Some(Words {
+            automaton: Arc::new(automaton),
+            words: Arc::new(words),
+        })
+    }
+
+    pub fn words(&self) -> &[String] {
+        &self.words
+    }
+
+    fn occur_in(&self, text: &[u8]) -> bool {
+        self.automaton.is_match(text)
+    }
 }
 
 /// Can this literal be searched for verbatim in JSON text?
@@ -24,11 +64,16 @@ impl Prefilter {
     /// Build from groups of alternative literals. Groups with an unsearchable literal are
     /// dropped (they cannot be required). `None` when nothing is left.
     pub fn new(groups: Vec<Vec<String>>) -> Option<Prefilter> {
+        Prefilter::with_words(groups, None)
+    }
+
+    /// [`Prefilter::new`], and also one of `words` (ignoring case).
+    pub fn with_words(groups: Vec<Vec<String>>, words: Option<Words>) -> Option<Prefilter> {
         let needles: Vec<Vec<String>> = groups
             .into_iter()
             .filter(|g| !g.is_empty() && g.iter().all(|l| searchable(l)))
             .collect();
-        if needles.is_empty() {
+        if needles.is_empty() && words.is_none() {
             return None;
         }
         let groups = needles
@@ -39,7 +84,16 @@ impl Prefilter {
                     .collect()
             })
             .collect();
-        Some(Prefilter { groups, needles })
+        Some(Prefilter {
+            groups,
+            needles,
+            words,
+        })
+    }
+
+    /// The words group, for EXPLAIN and stats.
+    pub fn words(&self) -> Option<&Words> {
+        self.words.as_ref()
     }
 
     /// The literals, for EXPLAIN.
@@ -52,7 +106,8 @@ impl Prefilter {
         let all = self
             .groups
             .iter()
-            .all(|g| g.iter().any(|f| f.find(text).is_some()));
+            .all(|g| g.iter().any(|f| f.find(text).is_some()))
+            && self.words.as_ref().is_none_or(|w| w.occur_in(text));
         all || has_optional_escape(text)
     }
 }
@@ -101,6 +156,23 @@ mod tests {
         assert!(f.may_match(br#"{"cidr":"\u0030.0.0.0/0"}"#));
         // An escaped backslash followed by `u` is not a unicode escape.
         assert!(!f.may_match(br#"{"p":"C:\\users"}"#));
+    }
+
+    #[test]
+    fn words_ignore_case_and_join_the_other_groups() {
+        let w = Words::new(vec!["StopLogging".into(), "DeleteTrail".into()]).unwrap();
+        let f = Prefilter::with_words(vec![], Some(w.clone())).unwrap();
+        assert!(f.may_match(br#"{"eventName":"stoplogging"}"#));
+        assert!(f.may_match(br#"{"eventName":"DeleteTrail"}"#));
+        assert!(!f.may_match(br#"{"eventName":"StartLogging"}"#));
+        // A record that spells a letter as an escape is always parsed.
+        assert!(f.may_match(br#"{"eventName":"\u0053topLogging"}"#));
+        let f = Prefilter::with_words(vec![vec!["us-east-1".into()]], Some(w)).unwrap();
+        assert!(!f.may_match(br#"{"eventName":"StopLogging","awsRegion":"eu-west-1"}"#));
+        assert!(f.may_match(br#"{"eventName":"StopLogging","awsRegion":"us-east-1"}"#));
+        assert!(Words::new(vec!["a\"b".into()]).is_none());
+        assert!(Words::new(vec!["caf\u{e9}".into()]).is_none());
+        assert!(Words::new(vec![]).is_none());
     }
 
     #[test]

@@ -43,6 +43,66 @@ impl Event {
     }
 }
 
+impl Event {
+    /// An event from a record's JSON, as CloudTrail writes it (keys matched ignoring case);
+    /// free-form fields become their JSON text, as the table gives them.
+    pub fn from_record(r: &serde_json::Value) -> Event {
+        use crate::sg::field;
+        use serde_json::Value;
+        let path = |keys: &[&str]| -> Option<&Value> {
+            let mut v = r;
+            for k in keys {
+                v = field(v, k)?;
+            }
+            Some(v)
+        };
+        let text = |keys: &[&str]| -> Option<String> {
+            match path(keys)? {
+                Value::Null => None,
+                Value::String(s) => Some(s.clone()),
+                other => Some(other.to_string()),
+            }
+        };
+        let ui = |k: &str| text(&["userIdentity", k]);
+        let issuer = |k: &str| text(&["userIdentity", "sessionContext", "sessionIssuer", k]);
+        Event {
+            time: text(&["eventTime"]).unwrap_or_default(),
+            source: text(&["eventSource"]).unwrap_or_default(),
+            name: text(&["eventName"]).unwrap_or_default(),
+            account: text(&["recipientAccountId"]).unwrap_or_default(),
+            region: text(&["awsRegion"]).unwrap_or_default(),
+            event_id: text(&["eventID"]).unwrap_or_default(),
+            error_code: text(&["errorCode"]),
+            error_message: text(&["errorMessage"]),
+            source_ip: text(&["sourceIPAddress"]),
+            user_agent: text(&["userAgent"]),
+            request: text(&["requestParameters"]),
+            response: text(&["responseElements"]),
+            resources: text(&["resources"]),
+            identity: Identity {
+                kind: ui("type"),
+                arn: ui("arn"),
+                user_name: ui("userName"),
+                principal_id: ui("principalId"),
+                account_id: ui("accountId"),
+                access_key_id: ui("accessKeyId"),
+                invoked_by: ui("invokedBy"),
+                on_behalf_of: text(&["userIdentity", "onBehalfOf", "userId"]),
+                issuer_type: issuer("type"),
+                issuer_arn: issuer("arn"),
+                issuer_user_name: issuer("userName"),
+                mfa_authenticated: text(&[
+                    "userIdentity",
+                    "sessionContext",
+                    "attributes",
+                    "mfaAuthenticated",
+                ]),
+                credential_from_console: text(&["sessionCredentialFromConsole"]),
+            },
+        }
+    }
+}
+
 /// A column of `batch` as UTF-8 strings (whatever string type the engine produced).
 fn strings(batch: &RecordBatch, name: &str) -> Result<StringArray, String> {
     let col = batch

@@ -47,6 +47,12 @@ pub fn check_time(s: &str) -> Result<(), String> {
 }
 
 impl Scope {
+    /// The scope as a WHERE condition (`None` for the whole trail), written to prune by key.
+    pub fn condition(&self) -> Option<String> {
+        let c = self.conditions();
+        (!c.is_empty()).then(|| c.join("\n  AND "))
+    }
+
     fn conditions(&self) -> Vec<String> {
         let mut c = Vec::new();
         if let Some(a) = &self.account {

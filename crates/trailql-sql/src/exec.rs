@@ -161,6 +161,9 @@ impl DisplayAs for CloudTrailExec {
         }
         if let Some(p) = &self.plan.prefilter {
             write!(f, " prefilter={:?}", p.needles())?;
+            if let Some(w) = p.words() {
+                write!(f, " words={}", w.words().len())?;
+            }
         }
         let cols: Vec<&str> = self
             .plan

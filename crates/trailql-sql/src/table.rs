@@ -37,6 +37,9 @@ pub struct ScanOptions {
     pub prefilter: bool,
     /// CloudTrail's public keys: fill `"$verified"` by validating the files a query reads.
     pub public_keys: Option<Arc<PublicKeys>>,
+    /// Only records holding one of these words (ignoring ASCII case) can be of interest:
+    /// `detect` passes its rules' words here, and the others are skipped unparsed.
+    pub words: Option<trailql_decode::Words>,
 }
 
 impl Default for ScanOptions {
@@ -47,6 +50,7 @@ impl Default for ScanOptions {
             max_inflated: trailql_decode::inflate::DEFAULT_MAX_INFLATED,
             prefilter: true,
             public_keys: None,
+            words: None,
         }
     }
 }
@@ -175,7 +179,7 @@ impl TableProvider for CloudTrailTable {
         };
 
         let prefilter = if self.options.prefilter {
-            Prefilter::new(required_literals(filters))
+            Prefilter::with_words(required_literals(filters), self.options.words.clone())
         } else {
             None
         };

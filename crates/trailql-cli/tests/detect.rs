@@ -1,0 +1,289 @@
+//! `trailql detect` as a user runs it: the bundled pack over a generated trail (every planted
+//! opening found, nothing else from that rule), the same alerts over S3, own rules and filters,
+//! bad rule files, --list.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+fn trailql() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_trailql"))
+}
+
+fn run_ok(cmd: &mut Command) -> (String, String) {
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{cmd:?}: {err}");
+    (String::from_utf8(out.stdout).unwrap(), err)
+}
+
+fn generate(dir: &Path) -> serde_json::Value {
+    run_ok(trailql().args([
+        "generate",
+        dir.to_str().unwrap(),
+        "--events",
+        "4000",
+        "--days",
+        "2",
+        "--accounts",
+        "2",
+        "--regions",
+        "us-east-1,eu-west-1",
+        "--seed",
+        "11",
+        "--openings",
+        "8",
+    ]));
+    serde_json::from_slice(&std::fs::read(dir.join("ground-truth.json")).unwrap()).unwrap()
+}
+
+fn alerts(json: &str) -> Vec<serde_json::Value> {
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"))
+}
+
+const SG_RULE: &str = "Security group opened to the world";
+
+#[test]
+fn the_pack_finds_every_planted_opening_and_only_those() {
+    let dir = tempfile::tempdir().unwrap();
+    let truth = generate(dir.path());
+    let src = dir.path().join("AWSLogs");
+    let (json, err) =
+        run_ok(trailql().args(["detect", "-s", src.to_str().unwrap(), "--format", "json"]));
+    let found = alerts(&json);
+    let sg: BTreeSet<String> = found
+        .iter()
+        .filter(|a| a["rule_title"] == SG_RULE)
+        .map(|a| a["event_id"].as_str().unwrap().to_string())
+        .collect();
+    let planted: BTreeSet<String> = truth["openings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["event_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!planted.is_empty());
+    // Failed attempts (errorCode set) are not openings.
+    assert_eq!(sg, planted, "{err}");
+    let one = found.iter().find(|a| a["rule_title"] == SG_RULE).unwrap();
+    let opening = truth["openings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["event_id"] == one["event_id"])
+        .unwrap();
+    assert_eq!(one["level"], "high");
+    assert_eq!(one["account"], opening["account"]);
+    assert!(
+        one["matched"]
+            .as_str()
+            .unwrap()
+            .contains(opening["group_id"].as_str().unwrap()),
+        "{one}"
+    );
+    assert!(
+        one["matched"]
+            .as_str()
+            .unwrap()
+            .contains(opening["cidr"].as_str().unwrap()),
+        "{one}"
+    );
+    assert!(!one["actor"].as_str().unwrap().is_empty());
+    assert!(one["file"].as_str().unwrap().ends_with(".json.gz"));
+    assert!(err.contains("detect: "), "{err}");
+    assert!(err.contains(SG_RULE), "{err}");
+
+    // The same run with every record parsed: the prefilter changes nothing.
+    let (all, _) = run_ok(trailql().args([
+        "detect",
+        "-s",
+        src.to_str().unwrap(),
+        "--format",
+        "json",
+        "--no-prefilter",
+    ]));
+    assert_eq!(alerts(&all), found);
+
+    // --level and --tag choose rules; --start/--end and --account narrow the scan.
+    let (high, _) = run_ok(trailql().args([
+        "detect",
+        "-s",
+        src.to_str().unwrap(),
+        "--format",
+        "json",
+        "--level",
+        "high",
+    ]));
+    let high = alerts(&high);
+    assert!(high.iter().any(|a| a["rule_title"] == SG_RULE));
+    assert!(high
+        .iter()
+        .all(|a| a["level"] == "high" || a["level"] == "critical"));
+    let (tagged, _) = run_ok(trailql().args([
+        "detect",
+        "-s",
+        src.to_str().unwrap(),
+        "--format",
+        "json",
+        "--tag",
+        "attack.t1190",
+    ]));
+    assert!(alerts(&tagged).iter().all(|a| a["rule_title"] == SG_RULE));
+    assert_eq!(alerts(&tagged).len(), planted.len());
+    let account = opening["account"].as_str().unwrap();
+    let (scoped, _) = run_ok(trailql().args([
+        "detect",
+        "-s",
+        src.to_str().unwrap(),
+        "--format",
+        "json",
+        "--tag",
+        "attack.t1190",
+        "--account",
+        account,
+    ]));
+    let want = truth["openings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["account"] == account)
+        .count();
+    assert_eq!(alerts(&scoped).len(), want);
+}
+
+#[test]
+fn own_rules_filters_and_bad_rule_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let truth = generate(dir.path());
+    let src = dir.path().join("AWSLogs");
+    let rules = tempfile::tempdir().unwrap();
+    std::fs::write(
+        rules.path().join("ingress.yml"),
+        "title: Any ingress change\nid: 00000000-0000-4000-8000-000000000001\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  sel:\n    eventName: AuthorizeSecurityGroupIngress\n  condition: sel\nlevel: low\n",
+    )
+    .unwrap();
+    std::fs::write(rules.path().join("broken.yml"), "title: [oops").unwrap();
+    std::fs::write(
+        rules.path().join("windows.yml"),
+        "title: Not ours\nlogsource:\n  product: windows\n  category: process_creation\ndetection:\n  sel:\n    Image|endswith: cmd.exe\n  condition: sel\n",
+    )
+    .unwrap();
+    let (json, err) = run_ok(trailql().args([
+        "detect",
+        "-s",
+        src.to_str().unwrap(),
+        "--no-builtin",
+        "--rules",
+        rules.path().to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    let found = alerts(&json);
+    let calls = truth["openings"].as_array().unwrap().len()
+        + truth["failed_attempts"].as_array().unwrap().len();
+    assert!(found.len() >= calls, "{err}");
+    assert!(found
+        .iter()
+        .all(|a| a["rule_title"] == "Any ingress change"));
+    assert!(err.contains("broken.yml: not a Sigma rule"), "{err}");
+    assert!(
+        err.contains("1 rule(s) for other log sources skipped"),
+        "{err}"
+    );
+
+    // A filter silences the failed attempts.
+    let filter = rules.path().join("filters");
+    std::fs::create_dir(&filter).unwrap();
+    std::fs::write(
+        filter.join("failed.yml"),
+        "title: Failed calls are not changes\nlogsource:\n  product: aws\n  service: cloudtrail\nfilter:\n  rules:\n    - 00000000-0000-4000-8000-000000000001\n  selection:\n    errorCode|exists: true\n  condition: not selection\n",
+    )
+    .unwrap();
+    let (json, err) = run_ok(trailql().args([
+        "detect",
+        "-s",
+        src.to_str().unwrap(),
+        "--no-builtin",
+        "--rules",
+        rules.path().join("ingress.yml").to_str().unwrap(),
+        "--filter",
+        filter.join("failed.yml").to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    let filtered = alerts(&json);
+    assert!(filtered.iter().all(|a| a["error_code"].is_null()), "{err}");
+    let failed = found.iter().filter(|a| !a["error_code"].is_null()).count();
+    assert!(failed >= truth["failed_attempts"].as_array().unwrap().len());
+    assert_eq!(filtered.len(), found.len() - failed);
+
+    // --strict: a bad rule file is an error.
+    let out = trailql()
+        .args([
+            "detect",
+            "-s",
+            src.to_str().unwrap(),
+            "--rules",
+            rules.path().to_str().unwrap(),
+            "--strict",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broken.yml"));
+}
+
+#[test]
+fn list_prints_the_catalogue() {
+    let (out, _) = run_ok(trailql().args(["detect", "--list", "--format", "csv"]));
+    assert!(out.starts_with("level,title,id,tags,file"), "{out}");
+    assert!(out.contains(SG_RULE));
+    assert!(out.contains("builtin:ec2/security_group_open_to_world.yml"));
+    let n = out.lines().count() - 1;
+    assert_eq!(n, trailql_rules::pack::files().len());
+    // No sources is a clear error for a scan.
+    let out = trailql().args(["detect"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no sources"));
+}
+
+#[test]
+fn detections_as_sql_join_the_events_behind_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let truth = generate(dir.path());
+    let src = dir.path().join("AWSLogs");
+    let (out, err) = run_ok(trailql().args([
+        "query",
+        "-s",
+        src.to_str().unwrap(),
+        "--format",
+        "csv",
+        &format!(
+            "SELECT d.event_id, c.eventname FROM detections() d JOIN cloudtrail_logs c ON c.eventid = d.event_id \
+             WHERE d.rule_title = '{SG_RULE}' ORDER BY 1"
+        ),
+    ]));
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(
+        rows.len(),
+        truth["openings"].as_array().unwrap().len(),
+        "{err}"
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r.ends_with(",AuthorizeSecurityGroupIngress")
+                || r.ends_with(",ModifySecurityGroupRules")),
+        "{out}"
+    );
+    let out = trailql()
+        .args([
+            "query",
+            "-s",
+            src.to_str().unwrap(),
+            "SELECT * FROM detections('/nonexistent/rules')",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such file or folder of Sigma rules"));
+}

@@ -1,0 +1,178 @@
+//! One alert: a rule matching an event, with what an analyst reads first.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+use trailql_investigate::{Event, TextTable};
+use trailql_rules::{Hit, Level, RuleInfo};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Alert {
+    pub rule_id: String,
+    pub rule_title: String,
+    pub level: String,
+    pub tags: String,
+    pub event_time: String,
+    pub event_id: String,
+    pub account: String,
+    pub region: String,
+    /// The resolved actor, as `exposure` shows it: `alice (IAM user)`, `role Deployer, session bob`.
+    pub actor: String,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub event_name: String,
+    pub error_code: Option<String>,
+    /// `field=value` for each field that matched, `; `-separated.
+    pub matched: String,
+    /// The log file the record came from.
+    pub file: Option<String>,
+}
+
+/// Level names, lowest first; `informational` when a rule gives none.
+pub fn level_name(l: Option<Level>) -> &'static str {
+    l.map(|l| l.as_str()).unwrap_or("informational")
+}
+
+/// The rank of a level (informational 0 … critical 4).
+pub fn level_rank(l: Option<Level>) -> u8 {
+    match l {
+        None | Some(Level::Informational) => 0,
+        Some(Level::Low) => 1,
+        Some(Level::Medium) => 2,
+        Some(Level::High) => 3,
+        Some(Level::Critical) => 4,
+    }
+}
+
+impl Alert {
+    pub fn new(rule: &RuleInfo, hit: &Hit, record: &Value, file: Option<String>) -> Alert {
+        let e = Event::from_record(record);
+        let mut seen = std::collections::BTreeSet::new();
+        let matched = hit
+            .fields
+            .iter()
+            .filter(|f| seen.insert((*f).clone()))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Alert {
+            rule_id: rule.id.clone(),
+            rule_title: rule.title.clone(),
+            level: level_name(rule.level).to_string(),
+            tags: rule.tags.join(", "),
+            event_time: e.time.clone(),
+            event_id: e.event_id.clone(),
+            account: e.account.clone(),
+            region: e.region.clone(),
+            actor: e.identity.resolve().display,
+            source_ip: e.source_ip.clone(),
+            user_agent: e.user_agent.clone(),
+            event_name: e.name.clone(),
+            error_code: e.error_code.clone(),
+            matched,
+            file,
+        }
+    }
+}
+
+/// The alerts' columns, in order.
+pub const COLUMNS: [&str; 15] = [
+    "event_time",
+    "level",
+    "rule_title",
+    "rule_id",
+    "actor",
+    "event_name",
+    "account",
+    "region",
+    "source_ip",
+    "error_code",
+    "matched",
+    "event_id",
+    "tags",
+    "user_agent",
+    "file",
+];
+
+/// The columns a terminal table shows.
+pub const BRIEF: [&str; 9] = [
+    "event_time",
+    "level",
+    "rule_title",
+    "actor",
+    "event_name",
+    "account",
+    "region",
+    "source_ip",
+    "matched",
+];
+
+/// Alerts as a table of [`COLUMNS`].
+pub fn to_table(alerts: &[Alert]) -> TextTable {
+    let mut t = TextTable::new(&COLUMNS);
+    for a in alerts {
+        t.rows.push(vec![
+            Some(a.event_time.clone()),
+            Some(a.level.clone()),
+            Some(a.rule_title.clone()),
+            Some(a.rule_id.clone()),
+            Some(a.actor.clone()),
+            Some(a.event_name.clone()),
+            Some(a.account.clone()),
+            Some(a.region.clone()),
+            a.source_ip.clone(),
+            a.error_code.clone(),
+            Some(a.matched.clone()),
+            Some(a.event_id.clone()),
+            Some(a.tags.clone()),
+            a.user_agent.clone(),
+            a.file.clone(),
+        ]);
+    }
+    t
+}
+
+/// Alerts counted by level (highest first) and by rule.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub by_level: BTreeMap<std::cmp::Reverse<u8>, (String, u64)>,
+    pub by_rule: BTreeMap<(std::cmp::Reverse<u8>, String), u64>,
+}
+
+impl Summary {
+    pub fn of(alerts: &[Alert]) -> Summary {
+        let mut s = Summary::default();
+        for a in alerts {
+            let rank = rank_of(&a.level);
+            let e = s
+                .by_level
+                .entry(std::cmp::Reverse(rank))
+                .or_insert_with(|| (a.level.clone(), 0));
+            e.1 += 1;
+            *s.by_rule
+                .entry((std::cmp::Reverse(rank), a.rule_title.clone()))
+                .or_default() += 1;
+        }
+        s
+    }
+
+    /// `high 2, medium 1`.
+    pub fn levels(&self) -> String {
+        self.by_level
+            .values()
+            .map(|(name, n)| format!("{name} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn rank_of(level: &str) -> u8 {
+    match level {
+        "low" => 1,
+        "medium" => 2,
+        "high" => 3,
+        "critical" => 4,
+        _ => 0,
+    }
+}

@@ -1,0 +1,229 @@
+//! A CloudTrail record as Sigma sees it, with the semantics analysts expect where Sigma leaves
+//! them open:
+//!
+//! - field names match case-insensitively (`eventname`, `userIdentity.Type`);
+//! - dotted paths go through nested objects and through arrays, where any element may match
+//!   (`requestParameters.ipPermissions.items.ipRanges.items.cidrIp`); `a.b[0]` picks one element;
+//! - an object or array reached by a path is its JSON text, so `contains` finds text anywhere in
+//!   it (`requestParameters|contains: '0.0.0.0/0'`);
+//! - numbers and booleans compare as their JSON text (`'false'` matches `false`) — rsigma's
+//!   matchers do this for scalars.
+
+use std::borrow::Cow;
+
+use rsigma_eval::event::{Event, EventValue};
+use serde_json::Value;
+
+/// One parsed record.
+#[derive(Debug)]
+pub struct TrailEvent<'a> {
+    record: &'a Value,
+}
+
+impl<'a> TrailEvent<'a> {
+    pub fn new(record: &'a Value) -> TrailEvent<'a> {
+        TrailEvent { record }
+    }
+}
+
+/// A path segment: a key, with an optional `[n]` index.
+struct Segment<'p> {
+    key: &'p str,
+    index: Option<usize>,
+}
+
+fn segments(path: &str) -> Vec<Segment<'_>> {
+    path.split('.')
+        .map(|s| match s.split_once('[') {
+            Some((key, rest)) => Segment {
+                key,
+                index: rest.strip_suffix(']').and_then(|n| n.trim().parse().ok()),
+            },
+            None => Segment {
+                key: s,
+                index: None,
+            },
+        })
+        .collect()
+}
+
+/// The value under `key`, the exact spelling first, then ignoring ASCII case.
+fn member<'v>(obj: &'v serde_json::Map<String, Value>, key: &str) -> Option<&'v Value> {
+    obj.get(key).or_else(|| {
+        obj.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
+}
+
+/// Every value the path reaches from `v`, arrays fanned out.
+fn collect<'v>(v: &'v Value, path: &[Segment<'_>], out: &mut Vec<&'v Value>) {
+    let Some((first, rest)) = path.split_first() else {
+        out.push(v);
+        return;
+    };
+    match v {
+        Value::Object(obj) => {
+            let Some(next) = member(obj, first.key) else {
+                return;
+            };
+            match (first.index, next) {
+                (Some(i), Value::Array(items)) => {
+                    if let Some(item) = items.get(i) {
+                        collect(item, rest, out);
+                    }
+                }
+                (Some(_), _) => {}
+                (None, next) => collect(next, rest, out),
+            }
+        }
+        // Through an array: every element continues along the same path.
+        Value::Array(items) => {
+            for item in items {
+                collect(item, path, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A reached value: scalars as themselves, an array as its elements (any may match, as
+/// rsigma's matchers try each), an object as its JSON text.
+fn to_event_value(v: &Value) -> EventValue<'_> {
+    match v {
+        Value::String(s) => EventValue::Str(Cow::Borrowed(s)),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => EventValue::Int(i),
+            None => EventValue::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::Bool(b) => EventValue::Bool(*b),
+        Value::Null => EventValue::Null,
+        Value::Array(items) if items.iter().all(is_scalar) => {
+            EventValue::Array(items.iter().map(to_event_value).collect())
+        }
+        // Arrays of objects, and objects: their JSON text, for `contains` and `re`.
+        other => EventValue::Str(Cow::Owned(other.to_string())),
+    }
+}
+
+fn is_scalar(v: &Value) -> bool {
+    !matches!(v, Value::Array(_) | Value::Object(_))
+}
+
+fn walk_strings<'v>(v: &'v Value, visit: &mut dyn FnMut(&'v str)) {
+    match v {
+        Value::String(s) => visit(s),
+        Value::Array(items) => items.iter().for_each(|i| walk_strings(i, visit)),
+        Value::Object(obj) => obj.values().for_each(|i| walk_strings(i, visit)),
+        _ => {}
+    }
+}
+
+impl Event for TrailEvent<'_> {
+    fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
+        let segs = segments(path);
+        let mut found = Vec::new();
+        collect(self.record, &segs, &mut found);
+        match found.len() {
+            0 => None,
+            1 => Some(to_event_value(found[0])),
+            _ => Some(EventValue::Array(
+                found.into_iter().map(to_event_value).collect(),
+            )),
+        }
+    }
+
+    fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
+        let mut hit = false;
+        walk_strings(self.record, &mut |s| hit = hit || pred(s));
+        hit
+    }
+
+    fn all_string_values(&self) -> Vec<Cow<'_, str>> {
+        let mut out = Vec::new();
+        walk_strings(self.record, &mut |s| out.push(Cow::Borrowed(s)));
+        out
+    }
+
+    fn visit_string_values(&self, visit: &mut dyn FnMut(&str)) {
+        walk_strings(self.record, &mut |s| visit(s));
+    }
+
+    fn to_json(&self) -> Value {
+        self.record.clone()
+    }
+
+    fn top_level_keys(&self) -> Option<Vec<Cow<'_, str>>> {
+        // Keys match case-insensitively here, so the candidate index must not narrow by the
+        // exact spelling.
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn get(v: &Value, path: &str) -> Option<Value> {
+        TrailEvent::new(v).get_field(path).map(|e| e.to_json())
+    }
+
+    #[test]
+    fn names_match_whatever_their_case() {
+        let r = json!({"eventName": "CreateUser", "userIdentity": {"type": "Root"}});
+        assert_eq!(get(&r, "eventName"), Some(json!("CreateUser")));
+        assert_eq!(get(&r, "eventname"), Some(json!("CreateUser")));
+        assert_eq!(get(&r, "UserIdentity.Type"), Some(json!("Root")));
+        assert_eq!(get(&r, "userIdentity.arn"), None);
+    }
+
+    #[test]
+    fn paths_go_through_arrays() {
+        let r = json!({"requestParameters": {"ipPermissions": {"items": [
+            {"fromPort": 22, "ipRanges": {"items": [{"cidrIp": "10.0.0.0/8"}, {"cidrIp": "0.0.0.0/0"}]}},
+            {"fromPort": 443, "ipRanges": {"items": [{"cidrIp": "1.2.3.4/32"}]}}
+        ]}}});
+        assert_eq!(
+            get(
+                &r,
+                "requestParameters.ipPermissions.items.ipRanges.items.cidrIp"
+            ),
+            Some(json!(["10.0.0.0/8", "0.0.0.0/0", "1.2.3.4/32"]))
+        );
+        assert_eq!(
+            get(&r, "requestParameters.ipPermissions.items[1].fromPort"),
+            Some(json!(443))
+        );
+        assert_eq!(
+            get(&r, "requestParameters.ipPermissions.items[7].fromPort"),
+            None
+        );
+    }
+
+    #[test]
+    fn objects_are_their_json_text() {
+        let r = json!({"requestParameters": {"bucketName": "b", "policy": {"Principal": "*"}}});
+        let text = get(&r, "requestParameters").unwrap();
+        assert!(
+            text.as_str().unwrap().contains(r#""Principal":"*""#),
+            "{text}"
+        );
+        let r = json!({"resources": [{"ARN": "arn:aws:s3:::b"}]});
+        assert!(get(&r, "resources")
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .contains("arn:aws:s3:::b"));
+        assert_eq!(get(&r, "resources.ARN"), Some(json!("arn:aws:s3:::b")));
+    }
+
+    #[test]
+    fn every_string_is_visited_for_keywords() {
+        let r = json!({"a": "x", "b": [{"c": "y"}], "d": 1});
+        let e = TrailEvent::new(&r);
+        assert_eq!(e.all_string_values().len(), 2);
+        assert!(e.any_string_value(&|s| s == "y"));
+        assert!(!e.any_string_value(&|s| s == "1"));
+    }
+}

@@ -1,0 +1,15 @@
+//! Sigma rules for CloudTrail, without DataFusion: rule files (and the bundled pack) loaded with
+//! rsigma-parser, compiled with rsigma-eval, evaluated on records with CloudTrail's semantics,
+//! and the words a literal prefilter needs to skip records no rule can match.
+
+pub mod checks;
+pub mod detector;
+pub mod event;
+pub mod literals;
+pub mod load;
+pub mod pack;
+
+pub use detector::{Detector, Hit, RuleInfo};
+pub use event::TrailEvent;
+pub use load::{Origin, Problem, RuleSet};
+pub use rsigma_parser::Level;

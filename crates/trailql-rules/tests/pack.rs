@@ -1,0 +1,132 @@
+//! The bundled pack checks itself: every rule loads, is documented in the fixed sections, and
+//! matches its own positive records and none of its negative ones. SigmaHQ's CloudTrail rules
+//! (copied into tests/sigmahq, DRL 1.1) all load and compile.
+
+use std::path::PathBuf;
+
+use trailql_rules::{pack, Detector, RuleSet};
+
+#[test]
+fn every_pack_rule_is_documented_and_passes_its_own_tests() {
+    let set = pack::builtin();
+    assert!(set.problems.is_empty(), "{:#?}", set.problems);
+    assert!(set.skipped.is_empty(), "{:?}", set.skipped);
+    assert_eq!(set.rules.len(), pack::files().len(), "one rule a file");
+    let (detector, problems) = Detector::new(&set);
+    assert!(problems.is_empty(), "{problems:#?}");
+    let mut ids = std::collections::BTreeSet::new();
+    for (i, loaded) in set.rules.iter().enumerate() {
+        let rule = &loaded.rule;
+        let at = &loaded.origin;
+        assert!(
+            ids.insert(rule.id.clone().expect("an id")),
+            "{at}: duplicate id"
+        );
+        assert!(
+            rule.description.as_deref().is_some_and(|d| d.len() > 20),
+            "{at}: What it detects (description)"
+        );
+        assert!(!rule.falsepositives.is_empty(), "{at}: False positives");
+        assert!(rule.level.is_some(), "{at}: level");
+        assert!(
+            rule.tags.iter().any(|t| t.starts_with("attack.")),
+            "{at}: an ATT&CK tag"
+        );
+        let doc = pack::doc(rule);
+        assert!(!doc.why.is_empty(), "{at}: Why it matters (trailql.why)");
+        assert!(!doc.example.is_empty(), "{at}: Example (trailql.example)");
+        assert!(
+            !doc.matching.is_empty() && !doc.not_matching.is_empty(),
+            "{at}: tests.match and tests.nomatch"
+        );
+        for r in &doc.matching {
+            let hits: Vec<usize> = detector.evaluate(r).iter().map(|h| h.rule).collect();
+            assert!(hits.contains(&i), "{at}: should match {r}");
+        }
+        for r in &doc.not_matching {
+            let hits: Vec<usize> = detector.evaluate(r).iter().map(|h| h.rule).collect();
+            assert!(!hits.contains(&i), "{at}: should not match {r}");
+        }
+    }
+}
+
+fn sigmahq(sub: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sigmahq")
+        .join(sub)
+}
+
+#[test]
+fn every_sigmahq_cloudtrail_rule_loads_and_compiles() {
+    let dir = sigmahq("rules");
+    let mut set = RuleSet::default();
+    set.add_path(&dir);
+    assert!(set.problems.is_empty(), "{:#?}", set.problems);
+    assert_eq!(set.rules.len(), 57);
+    let (detector, problems) = Detector::new(&set);
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert_eq!(detector.rules().len(), 57);
+}
+
+#[test]
+fn sigmahqs_unsupported_rules_are_reported_by_file_and_reason() {
+    let mut set = RuleSet::default();
+    set.add_path(&sigmahq("unsupported"));
+    set.add_path(&sigmahq("rules"));
+    let (detector, problems) = Detector::new(&set);
+    // The good rules still load beside the broken ones.
+    assert!(detector.rules().len() >= 57);
+    let reported: Vec<String> = set
+        .problems
+        .iter()
+        .chain(&problems)
+        .map(|p| p.to_string())
+        .collect();
+    assert!(
+        !reported.is_empty(),
+        "the old aggregation syntax must be reported"
+    );
+    for r in &reported {
+        assert!(r.contains("unsupported/aws_"), "{r}");
+    }
+}
+
+#[test]
+fn each_sigmahq_rule_matches_its_hand_made_records_and_not_the_others() {
+    let events: serde_json::Map<String, serde_json::Value> =
+        yaml_serde::from_str(&std::fs::read_to_string(sigmahq("events.yml")).unwrap()).unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(sigmahq("rules"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 57);
+    for file in files {
+        let name = file.file_name().unwrap().to_str().unwrap().to_string();
+        let cases = events
+            .get(&name)
+            .unwrap_or_else(|| panic!("tests/sigmahq/events.yml has no records for {name}"));
+        let mut set = RuleSet::default();
+        set.add_path(&file);
+        let (detector, problems) = Detector::new(&set);
+        assert!(
+            problems.is_empty() && detector.rules().len() == 1,
+            "{name}: {problems:?}"
+        );
+        let records = |k: &str| cases[k].as_array().cloned().unwrap_or_default();
+        let (yes, no) = (records("match"), records("nomatch"));
+        assert!(
+            !yes.is_empty() && !no.is_empty(),
+            "{name}: needs match and nomatch records"
+        );
+        for r in &yes {
+            assert_eq!(detector.evaluate(r).len(), 1, "{name} should match {r}");
+        }
+        for r in &no {
+            assert!(
+                detector.evaluate(r).is_empty(),
+                "{name} should not match {r}"
+            );
+        }
+    }
+}
