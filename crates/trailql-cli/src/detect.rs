@@ -11,7 +11,7 @@ use trailql_investigate::TextTable;
 use trailql_rules::{pack, Detector, RuleSet};
 use trailql_sql::Engine;
 
-use crate::args::{DetectArgs, Format, LevelArg};
+use crate::args::{DetectArgs, Format};
 use crate::{investigate, s3_options, scan_options, sources, summary};
 
 /// The rules the arguments ask for; problems are printed (or fail under --strict).
@@ -27,7 +27,8 @@ fn rules(a: &DetectArgs) -> Result<(Detector, RuleSet)> {
     for p in a.rules.iter().chain(&a.filters) {
         set.add_path(p);
     }
-    let min = a.level.map(level_rank);
+    // LevelArg lists the levels lowest first, as alert::LEVELS does.
+    let min = a.level.map(|l| l as u8);
     set.rules.retain(|r| {
         min.is_none_or(|m| alert::level_rank(r.rule.level) >= m)
             && (a.tags.is_empty()
@@ -67,16 +68,6 @@ fn rules(a: &DetectArgs) -> Result<(Detector, RuleSet)> {
         );
     }
     Ok((detector, set))
-}
-
-fn level_rank(l: LevelArg) -> u8 {
-    match l {
-        LevelArg::Informational => 0,
-        LevelArg::Low => 1,
-        LevelArg::Medium => 2,
-        LevelArg::High => 3,
-        LevelArg::Critical => 4,
-    }
 }
 
 fn list(detector: &Detector, a: &DetectArgs) -> Result<ExitCode> {

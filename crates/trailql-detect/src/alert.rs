@@ -34,15 +34,17 @@ pub fn level_name(l: Option<Level>) -> &'static str {
     l.map(|l| l.as_str()).unwrap_or("informational")
 }
 
+/// Level names, lowest first.
+pub const LEVELS: [&str; 5] = ["informational", "low", "medium", "high", "critical"];
+
 /// The rank of a level (informational 0 … critical 4).
 pub fn level_rank(l: Option<Level>) -> u8 {
-    match l {
-        None | Some(Level::Informational) => 0,
-        Some(Level::Low) => 1,
-        Some(Level::Medium) => 2,
-        Some(Level::High) => 3,
-        Some(Level::Critical) => 4,
-    }
+    rank_of(level_name(l))
+}
+
+/// The rank of a level by name (0 for an unknown one).
+pub fn rank_of(level: &str) -> u8 {
+    LEVELS.iter().position(|l| *l == level).unwrap_or(0) as u8
 }
 
 impl Alert {
@@ -164,15 +166,5 @@ impl Summary {
             .map(|(name, n)| format!("{name} {n}"))
             .collect::<Vec<_>>()
             .join(", ")
-    }
-}
-
-fn rank_of(level: &str) -> u8 {
-    match level {
-        "low" => 1,
-        "medium" => 2,
-        "high" => 3,
-        "critical" => 4,
-        _ => 0,
     }
 }

@@ -91,13 +91,13 @@ pub async fn detect_in(
     alerts.sort_by(|a, b| {
         (
             &a.event_time,
-            level_order(&b.level),
+            crate::alert::rank_of(&b.level),
             &a.rule_title,
             &a.event_id,
         )
             .cmp(&(
                 &b.event_time,
-                level_order(&a.level),
+                crate::alert::rank_of(&a.level),
                 &b.rule_title,
                 &b.event_id,
             ))
@@ -107,13 +107,6 @@ pub async fn detect_in(
         evaluated: evaluated.load(Ordering::Relaxed),
         unevaluated: unevaluated.load(Ordering::Relaxed),
     })
-}
-
-fn level_order(level: &str) -> u8 {
-    ["informational", "low", "medium", "high", "critical"]
-        .iter()
-        .position(|l| *l == level)
-        .unwrap_or(0) as u8
 }
 
 fn evaluate(
