@@ -2,17 +2,45 @@
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
-use trailql_detect::{alert, Summary};
+use datafusion::common::config::ConfigNonZeroUsize;
+use datafusion::dataframe::DataFrame;
+use datafusion::prelude::{col, lit, when};
+use trailql_detect::{alert, DetectionsTable};
 use trailql_investigate::TextTable;
 use trailql_rules::{pack, Detector, RuleSet};
 use trailql_sql::Engine;
 
 use crate::args::{DetectArgs, Format};
-use crate::{investigate, s3_options, scan_options, sources, summary};
+use crate::{investigate, output, s3_options, scan_options, sources, summary};
+
+/// Memory the alerts' sort may hold before it spills to a temporary file.
+const SORT_MEMORY: usize = 32 << 20;
+
+/// Rows per batch in a detect run.
+const SORT_BATCH: usize = 1024;
+
+/// Alerts a terminal table shows at most (the others are counted, and written by other formats).
+const TABLE_ROWS: usize = 1000;
+
+/// Alerts in the order an analyst reads them: by event time, the highest level first, then rule
+/// and event.
+fn sorted(alerts: DataFrame) -> datafusion::common::Result<DataFrame> {
+    let mut rank = when(col("level").eq(lit(alert::LEVELS[4])), lit(0_i64));
+    for (i, level) in alert::LEVELS.iter().rev().enumerate().skip(1) {
+        rank = rank.when(col("level").eq(lit(*level)), lit(i as i64));
+    }
+    alerts.sort(vec![
+        col("event_time").sort(true, false),
+        rank.otherwise(lit(9_i64))?.sort(true, false),
+        col("rule_title").sort(true, false),
+        col("event_id").sort(true, false),
+    ])
+}
 
 /// The rules the arguments ask for; problems are printed (or fail under --strict).
 fn rules(a: &DetectArgs) -> Result<(Detector, RuleSet)> {
@@ -99,36 +127,63 @@ pub fn run(a: DetectArgs) -> Result<ExitCode> {
     }
     let scope = investigate::scope(&a.scope)?;
     let started = Instant::now();
+    let mut options = trailql_detect::scan_options(&detector, scan_options(&a.scan)?);
+    // Alerts are sorted by a sort that spills past this, so that memory does not grow with them.
+    options.memory_limit = Some(SORT_MEMORY);
     let engine = Engine::open_sources(
         &sources(&a.scan.source)?,
-        trailql_detect::scan_options(&detector, scan_options(&a.scan)?),
+        options,
         s3_options(&a.scan.source.s3)?,
     )?;
+    {
+        let state = engine.ctx.state_ref();
+        let mut state = state.write();
+        let config = state.config_mut().options_mut();
+        // One sorter over both partitions' alerts: it spills its own runs and merges them
+        // within its reservation (a sort per partition would hold the final merge unspillable).
+        config.optimizer.repartition_sorts = false;
+        // The merge of the spilled runs holds one batch of each: small batches keep that small
+        // (measured: peak RSS 273 MB with 8,192 rows, 145 MB with 1,024, 600 k events).
+        config.execution.batch_size = ConfigNonZeroUsize::try_new(SORT_BATCH)?;
+    }
+
     let detector = Arc::new(detector);
+    let table = DetectionsTable::new(detector.clone(), scope, engine.report.clone());
+    let counts = table.counts();
     let rt = crate::runtime()?;
     let progress = summary::Progress::start(
         engine.report.clone(),
         !a.scan.quiet && std::io::stderr().is_terminal(),
     );
-    let outcome = rt.block_on(trailql_detect::detect(&engine, detector.clone(), &scope));
+    let written = rt.block_on(async {
+        let mut alerts = sorted(engine.ctx.read_table(Arc::new(table))?)?;
+        if a.format == Format::Table {
+            alerts = alerts
+                .select_columns(&alert::BRIEF)?
+                .limit(0, Some(TABLE_ROWS))?;
+        }
+        let stream = alerts.execute_stream().await?;
+        output::write_stream(stream, a.format, output::open(a.output.as_deref())?).await
+    });
     progress.finish();
-    let outcome = outcome?;
-    let table = alert::to_table(&outcome.alerts);
-    let shown = if a.format == Format::Table {
-        table.select(&alert::BRIEF)
-    } else {
-        table
-    };
-    rt.block_on(investigate::write_table(
-        &shown,
-        a.format,
-        a.output.as_deref(),
-    ))?;
+    let written = written?;
+    let (evaluated, unevaluated) = (
+        counts.evaluated.load(Ordering::Relaxed),
+        counts.unevaluated.load(Ordering::Relaxed),
+    );
+    let total = counts.alerts();
+    if total > written {
+        eprintln!(
+            "trailql: the table shows the first {} of {} alerts; all of them with --format csv|jsonl|json|parquet --output FILE",
+            summary::thousands(written),
+            summary::thousands(total)
+        );
+    }
     if !a.scan.quiet {
         summary::print(&engine.report, None, started.elapsed(), false);
-        let s = Summary::of(&outcome.alerts);
+        let s = counts.summary(&detector);
         let mut err = std::io::stderr().lock();
-        let levels = if outcome.alerts.is_empty() {
+        let levels = if total == 0 {
             String::new()
         } else {
             format!(" ({})", s.levels())
@@ -136,11 +191,11 @@ pub fn run(a: DetectArgs) -> Result<ExitCode> {
         let _ = writeln!(
             err,
             "detect: {} alert(s){levels} from {} rule(s) run; {} record(s) evaluated{}",
-            summary::thousands(outcome.alerts.len() as u64),
+            summary::thousands(total),
             summary::thousands(detector.rules().len() as u64),
-            summary::thousands(outcome.evaluated),
-            if outcome.unevaluated > 0 {
-                format!(", {} could not be (see warnings)", outcome.unevaluated)
+            summary::thousands(evaluated),
+            if unevaluated > 0 {
+                format!(", {unevaluated} could not be (see warnings)")
             } else {
                 String::new()
             }
@@ -149,10 +204,10 @@ pub fn run(a: DetectArgs) -> Result<ExitCode> {
             let _ = writeln!(err, "  {n:>6}  {title}");
         }
     }
-    if a.scan.strict && outcome.unevaluated > 0 {
+    if a.scan.strict && unevaluated > 0 {
         bail!(
             "{} record(s) could not be evaluated (--strict)",
-            outcome.unevaluated
+            unevaluated
         );
     }
     Ok(ExitCode::SUCCESS)

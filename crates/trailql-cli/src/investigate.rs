@@ -1,7 +1,7 @@
 //! `trailql exposure`, `history` and `activity`: run the investigation's query, apply its logic,
 //! print the answer (table, CSV, JSON) and optionally write the HTML report.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -59,13 +59,7 @@ pub async fn write_table(t: &TextTable, format: Format, output: Option<&Path>) -
         batch.schema(),
         futures::stream::iter(vec![Ok(batch)]),
     ));
-    let out: Box<dyn Write + Send> = match output {
-        Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-        )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
-    };
-    output::write_stream(stream, format, out).await
+    output::write_stream(stream, format, output::open(output)?).await
 }
 
 /// What is left once the answer is printed: the headline, the report, the run summary.

@@ -7,7 +7,7 @@ mod output;
 mod summary;
 mod validate;
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -88,6 +88,7 @@ pub(crate) fn scan_options(a: &ScanArgs) -> Result<ScanOptions> {
             None => None,
         },
         words: None,
+        memory_limit: None,
     })
 }
 
@@ -175,13 +176,7 @@ async fn run_statement(
         engine.report.clone(),
         !quiet && std::io::stderr().is_terminal(),
     );
-    let out: Box<dyn Write + Send> = match output {
-        Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-        )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
-    };
-    let result = output::write_stream(stream, format, out).await;
+    let result = output::write_stream(stream, format, output::open(output)?).await;
     progress.finish();
     let rows = result?;
     if !quiet {

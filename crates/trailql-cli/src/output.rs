@@ -13,6 +13,16 @@ use futures::StreamExt;
 
 use crate::args::Format;
 
+/// `--output FILE`, or standard output.
+pub fn open(output: Option<&std::path::Path>) -> Result<Box<dyn Write + Send>> {
+    Ok(match output {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    })
+}
+
 /// Write all batches of `stream` in `format`; returns the number of rows.
 pub async fn write_stream(
     mut stream: SendableRecordBatchStream,

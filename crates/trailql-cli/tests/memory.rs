@@ -178,3 +178,80 @@ fn bombs_and_large_files_scan_in_bounded_memory() {
         assert!(p < 256.0, "a scan over bombs took {p:.1} MiB");
     }
 }
+
+/// A rule every record matches, so that alerts are as many as events.
+const EVERY_EVENT: &str = "title: Every event
+id: 0f4c9c1e-6a52-4c55-9e2f-7d1a0f3b2a10
+logsource:
+  product: aws
+  service: cloudtrail
+detection:
+  selection:
+    eventVersion|exists: true
+  condition: selection
+level: low
+";
+
+/// Peak RSS of `detect` writing one alert per event of a generated trail of `events`, and the
+/// alerts written.
+fn detect_peak(events: usize) -> (f64, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    let gen = Command::new(env!("CARGO_BIN_EXE_trailql"))
+        .args([
+            "generate",
+            "--events",
+            &events.to_string(),
+            "--accounts",
+            "2",
+        ])
+        .arg(&trail)
+        .output()
+        .unwrap();
+    assert!(gen.status.success());
+    let rule = dir.path().join("every.yml");
+    std::fs::write(&rule, EVERY_EVENT).unwrap();
+    let out = dir.path().join("alerts.jsonl");
+    let (status, peak) = run_peak_mib(
+        Command::new(env!("CARGO_BIN_EXE_trailql"))
+            .args(["detect", "--no-builtin", "--format", "jsonl", "-s"])
+            .arg(&trail)
+            .arg("--rules")
+            .arg(&rule)
+            .arg("--output")
+            .arg(&out),
+    );
+    assert!(status.success(), "detect over {events} events failed");
+    let times = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["event_time"].as_str().unwrap().to_string()
+        })
+        .collect();
+    (peak, times)
+}
+
+#[test]
+fn detect_streams_and_sorts_its_alerts_in_bounded_memory() {
+    let mut peaks = Vec::new();
+    for events in [50_000, 250_000] {
+        let (peak, times) = detect_peak(events);
+        // Every event is an alert (the generator writes about the number asked for), and
+        // they come out sorted by time although the sort spilled.
+        assert!(
+            times.len() > events * 9 / 10,
+            "{} alerts for {events} events",
+            times.len()
+        );
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "alerts not sorted");
+        peaks.push(peak);
+    }
+    eprintln!("detect peak RSS, 50 k and 250 k alerts: {peaks:.1?} MiB");
+    assert!(peaks[1] < 256.0, "250 k alerts took {:.1} MiB", peaks[1]);
+    assert!(
+        peaks[1] < peaks[0] + 48.0,
+        "detect memory grows with the alerts: {peaks:.1?} MiB"
+    );
+}

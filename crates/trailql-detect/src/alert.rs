@@ -143,20 +143,14 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn of(alerts: &[Alert]) -> Summary {
-        let mut s = Summary::default();
-        for a in alerts {
-            let rank = rank_of(&a.level);
-            let e = s
-                .by_level
-                .entry(std::cmp::Reverse(rank))
-                .or_insert_with(|| (a.level.clone(), 0));
-            e.1 += 1;
-            *s.by_rule
-                .entry((std::cmp::Reverse(rank), a.rule_title.clone()))
-                .or_default() += 1;
-        }
-        s
+    /// `n` more alerts of rule `title` at `level`.
+    pub fn add(&mut self, level: &str, title: &str, n: u64) {
+        let rank = std::cmp::Reverse(rank_of(level));
+        self.by_level
+            .entry(rank)
+            .or_insert_with(|| (level.to_string(), 0))
+            .1 += n;
+        *self.by_rule.entry((rank, title.to_string())).or_default() += n;
     }
 
     /// `high 2, medium 1`.

@@ -2,9 +2,11 @@
 //! pruning, progress), with the rules' words as a record prefilter, producing alerts.
 
 pub mod alert;
+pub mod exec;
 pub mod scan;
 pub mod table;
 
 pub use alert::{Alert, Summary};
-pub use scan::{detect, detect_in, scan_options, statement, Outcome};
-pub use table::register;
+pub use exec::{Counts, DetectExec};
+pub use scan::{plan, scan_options, statement};
+pub use table::{register, DetectionsTable};

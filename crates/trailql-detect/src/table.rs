@@ -16,7 +16,6 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{plan_err, Result, ScalarValue};
-use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
@@ -26,35 +25,57 @@ use trailql_investigate::Scope;
 use trailql_rules::{pack, Detector, RuleSet};
 use trailql_sql::ScanReport;
 
-use crate::alert::{to_table, COLUMNS};
-use crate::scan::detect_in;
+use crate::alert::COLUMNS;
+use crate::exec::Counts;
+use crate::scan::plan;
 
+/// Alerts as a table: the rules run when the table is scanned, and their alerts stream out.
 #[derive(Debug)]
-struct DetectionsTable {
-    rules: Option<String>,
+pub struct DetectionsTable {
+    detector: Arc<Detector>,
+    scope: Scope,
     report: Arc<ScanReport>,
+    counts: Arc<Counts>,
     schema: SchemaRef,
 }
 
 impl DetectionsTable {
-    fn detector(&self) -> Detector {
-        let set = match &self.rules {
-            None => pack::builtin(),
-            Some(p) => {
-                let mut set = RuleSet::default();
-                set.add_path(std::path::Path::new(p));
-                set
-            }
-        };
-        let (detector, problems) = Detector::new(&set);
-        for p in set.problems.iter().chain(&problems) {
-            self.report.warn(
-                p.origin.to_string(),
-                format!("rule not loaded: {}", p.reason),
-            );
+    /// `detector` over the `cloudtrail_logs` of the session that scans this table, within
+    /// `scope`; its scans report to `report`.
+    pub fn new(detector: Arc<Detector>, scope: Scope, report: Arc<ScanReport>) -> DetectionsTable {
+        DetectionsTable {
+            counts: Arc::new(Counts::new(detector.rules().len())),
+            detector,
+            scope,
+            report,
+            schema: text_schema(&COLUMNS),
         }
-        detector
     }
+
+    /// What the scans of this table counted (records evaluated, alerts per rule).
+    pub fn counts(&self) -> Arc<Counts> {
+        self.counts.clone()
+    }
+}
+
+/// The rules `detections(…)` runs; problems are warnings of the scan.
+fn load(rules: Option<&str>, report: &ScanReport) -> Detector {
+    let set = match rules {
+        None => pack::builtin(),
+        Some(p) => {
+            let mut set = RuleSet::default();
+            set.add_path(std::path::Path::new(p));
+            set
+        }
+    };
+    let (detector, problems) = Detector::new(&set);
+    for p in set.problems.iter().chain(&problems) {
+        report.warn(
+            p.origin.to_string(),
+            format!("rule not loaded: {}", p.reason),
+        );
+    }
+    detector
 }
 
 #[async_trait::async_trait]
@@ -77,14 +98,17 @@ impl TableProvider for DetectionsTable {
         let Some(state) = session.as_any().downcast_ref::<SessionState>() else {
             return plan_err!("detections() needs a full DataFusion session");
         };
-        let detector = Arc::new(self.detector());
-        let outcome = detect_in(state, self.report.clone(), detector, &Scope::default()).await?;
-        let batch = to_table(&outcome.alerts).to_batch();
-        Ok(MemorySourceConfig::try_new_exec(
-            &[vec![batch]],
-            self.schema.clone(),
-            projection.cloned(),
-        )?)
+        Ok(Arc::new(
+            plan(
+                state,
+                self.report.clone(),
+                self.detector.clone(),
+                self.counts.clone(),
+                &self.scope,
+                projection.cloned(),
+            )
+            .await?,
+        ))
     }
 }
 
@@ -114,11 +138,12 @@ impl TableFunctionImpl for Detections {
                 )
             }
         };
-        Ok(Arc::new(DetectionsTable {
-            rules,
-            report: self.report.clone(),
-            schema: text_schema(&COLUMNS),
-        }))
+        let detector = load(rules.as_deref(), &self.report);
+        Ok(Arc::new(DetectionsTable::new(
+            Arc::new(detector),
+            Scope::default(),
+            self.report.clone(),
+        )))
     }
 }
 

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use datafusion::common::Result;
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::config::SessionConfig;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionContext;
 use trailql_layout::check_local;
 
@@ -92,6 +94,11 @@ impl Engine {
             }
         }
         check_local(&local)?;
+        let mut runtime = RuntimeEnvBuilder::new();
+        if let Some(limit) = options.memory_limit {
+            runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+        }
+        let runtime = runtime.build_arc()?;
         let report = Arc::new(ScanReport::default());
         let mut table = CloudTrailTable::new(local, options, report.clone());
         let client = (!urls.is_empty()).then(|| Arc::new(S3Client::new(s3)));
@@ -101,7 +108,7 @@ impl Engine {
                 client: client.clone(),
             });
         }
-        let ctx = SessionContext::new_with_config(session_config());
+        let ctx = SessionContext::new_with_config_rt(session_config(), runtime);
         trailql_functions::register_all(&ctx);
         crate::investigate::register(&ctx);
         ctx.register_table(TABLE, Arc::new(table))?;

@@ -40,6 +40,9 @@ pub struct ScanOptions {
     /// Only records holding one of these words (ignoring ASCII case) can be of interest:
     /// `detect` passes its rules' words here, and the others are skipped unparsed.
     pub words: Option<trailql_decode::Words>,
+    /// The session's memory pool, in bytes: sorts and aggregations past it spill to disk
+    /// (`None`: unbounded, as DataFusion's default).
+    pub memory_limit: Option<usize>,
 }
 
 impl Default for ScanOptions {
@@ -51,6 +54,7 @@ impl Default for ScanOptions {
             prefilter: true,
             public_keys: None,
             words: None,
+            memory_limit: None,
         }
     }
 }

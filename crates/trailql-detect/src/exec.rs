@@ -1,0 +1,267 @@
+//! The detection operator: a DataFusion plan node over the scan of `eventjson, "$path"` that
+//! emits one row per alert, batch by batch, so that alerts stream to their writer (or to a
+//! spilling sort) instead of being held.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{internal_err, Result};
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::ExecutionPlanProperties;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    SendableRecordBatchStream,
+};
+use futures::StreamExt;
+use trailql_investigate::table::text_schema;
+use trailql_rules::Detector;
+use trailql_sql::ScanReport;
+
+use crate::alert::{self, to_table, Alert, COLUMNS};
+
+/// What a run counted, shared by the partitions while they run: read it once the stream ends.
+#[derive(Debug)]
+pub struct Counts {
+    /// Records parsed and evaluated (the others were ruled out by the prefilter).
+    pub evaluated: AtomicU64,
+    /// Records whose JSON could not be read back for evaluation; each is also a warning naming
+    /// its file.
+    pub unevaluated: AtomicU64,
+    /// Alerts per rule, indexed as [`Detector::rules`].
+    pub by_rule: Vec<AtomicU64>,
+}
+
+impl Counts {
+    pub fn new(rules: usize) -> Counts {
+        Counts {
+            evaluated: AtomicU64::new(0),
+            unevaluated: AtomicU64::new(0),
+            by_rule: (0..rules).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    pub fn alerts(&self) -> u64 {
+        self.by_rule.iter().map(|n| n.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Alerts counted by level and rule, as [`alert::Summary`] does for a list of alerts.
+    pub fn summary(&self, detector: &Detector) -> alert::Summary {
+        let mut s = alert::Summary::default();
+        for (rule, n) in detector.rules().iter().zip(&self.by_rule) {
+            let n = n.load(Ordering::Relaxed);
+            if n > 0 {
+                s.add(alert::level_name(rule.level), &rule.title, n);
+            }
+        }
+        s
+    }
+}
+
+/// Evaluates the rules on each record of its input (`eventjson`, `"$path"`), one output
+/// partition per input partition.
+pub struct DetectExec {
+    input: Arc<dyn ExecutionPlan>,
+    detector: Arc<Detector>,
+    report: Arc<ScanReport>,
+    counts: Arc<Counts>,
+    projection: Option<Vec<usize>>,
+    schema: SchemaRef,
+    properties: Arc<PlanProperties>,
+}
+
+impl fmt::Debug for DetectExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DetectExec")
+            .field("rules", &self.detector.rules().len())
+            .field("projection", &self.projection)
+            .finish()
+    }
+}
+
+impl DetectExec {
+    /// `projection` picks columns of [`COLUMNS`].
+    pub fn new(
+        input: Arc<dyn ExecutionPlan>,
+        detector: Arc<Detector>,
+        report: Arc<ScanReport>,
+        counts: Arc<Counts>,
+        projection: Option<Vec<usize>>,
+    ) -> Result<DetectExec> {
+        let full = text_schema(&COLUMNS);
+        let schema = match &projection {
+            Some(p) => Arc::new(full.project(p)?),
+            None => full,
+        };
+        let partitions = input.output_partitioning().partition_count();
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(schema.clone()),
+            Partitioning::UnknownPartitioning(partitions),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        Ok(DetectExec {
+            counts,
+            input,
+            detector,
+            report,
+            projection,
+            schema,
+            properties: Arc::new(properties),
+        })
+    }
+}
+
+impl DisplayAs for DetectExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "DetectExec: rules={}", self.detector.rules().len())
+    }
+}
+
+impl ExecutionPlan for DetectExec {
+    fn name(&self) -> &str {
+        "DetectExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let [input] = <[_; 1]>::try_from(children).or_else(|_| internal_err!("one child"))?;
+        Ok(Arc::new(DetectExec {
+            input,
+            detector: self.detector.clone(),
+            report: self.report.clone(),
+            counts: self.counts.clone(),
+            projection: self.projection.clone(),
+            schema: self.schema.clone(),
+            properties: self.properties.clone(),
+        }))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let batch_size = context.session_config().batch_size();
+        let input = self.input.execute(partition, context)?;
+        let run = Run {
+            detector: self.detector.clone(),
+            report: self.report.clone(),
+            counts: self.counts.clone(),
+            projection: self.projection.clone(),
+            batch_size,
+        };
+        // Alerts are few and far between: gather them into batches of the session's size, so
+        // that what reads them (a sort, a writer) sees a few full batches, not one per file.
+        let alerts = futures::stream::unfold(
+            (input, run, Vec::new(), false),
+            |(mut input, run, mut pending, done)| async move {
+                if done {
+                    return None;
+                }
+                loop {
+                    match input.next().await {
+                        Some(Ok(b)) => {
+                            if let Err(e) = evaluate(&b, &run, &mut pending) {
+                                return Some((Err(e), (input, run, pending, true)));
+                            }
+                            if pending.len() >= run.batch_size {
+                                let out = run.batch(std::mem::take(&mut pending));
+                                return Some((out, (input, run, pending, false)));
+                            }
+                        }
+                        Some(Err(e)) => return Some((Err(e), (input, run, pending, true))),
+                        None if pending.is_empty() => return None,
+                        None => {
+                            let out = run.batch(std::mem::take(&mut pending));
+                            return Some((out, (input, run, pending, true)));
+                        }
+                    }
+                }
+            },
+        );
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            alerts,
+        )))
+    }
+}
+
+/// What one partition's stream needs.
+struct Run {
+    detector: Arc<Detector>,
+    report: Arc<ScanReport>,
+    counts: Arc<Counts>,
+    projection: Option<Vec<usize>>,
+    batch_size: usize,
+}
+
+impl Run {
+    fn batch(&self, alerts: Vec<Alert>) -> Result<RecordBatch> {
+        let batch = to_table(&alerts).to_batch();
+        Ok(match &self.projection {
+            Some(p) => batch.project(p)?,
+            None => batch,
+        })
+    }
+}
+
+/// Evaluate the rules on one batch of the scan, adding its alerts to `alerts`.
+fn evaluate(batch: &RecordBatch, run: &Run, alerts: &mut Vec<Alert>) -> Result<()> {
+    let (detector, report, counts) = (&run.detector, &run.report, &run.counts);
+    let json = cast(batch.column(0), &DataType::Utf8)?;
+    let json = json.as_string::<i32>();
+    let path = cast(batch.column(1), &DataType::Utf8)?;
+    let path = path.as_string::<i32>();
+    let (mut evaluated, mut unevaluated) = (0, 0);
+    for i in 0..batch.num_rows() {
+        if json.is_null(i) {
+            continue;
+        }
+        let file = path.is_valid(i).then(|| path.value(i));
+        let record: serde_json::Value = match serde_json::from_str(json.value(i)) {
+            Ok(v) => v,
+            Err(e) => {
+                unevaluated += 1;
+                report.warn(
+                    file.unwrap_or_default().to_string(),
+                    format!("a record was not evaluated by the rules: {e}"),
+                );
+                continue;
+            }
+        };
+        evaluated += 1;
+        for hit in detector.evaluate(&record) {
+            let rule = &detector.rules()[hit.rule];
+            counts.by_rule[hit.rule].fetch_add(1, Ordering::Relaxed);
+            alerts.push(Alert::new(rule, &hit, &record, file.map(str::to_string)));
+        }
+    }
+    counts.evaluated.fetch_add(evaluated, Ordering::Relaxed);
+    counts.unevaluated.fetch_add(unevaluated, Ordering::Relaxed);
+    Ok(())
+}
