@@ -422,7 +422,7 @@ impl<'p> RecordDecoder<'p> {
             .plan
             .prefilter
             .as_ref()
-            .is_none_or(|p| p.may_match(text.as_bytes()));
+            .is_none_or(|p| p.may_match_record(text.as_bytes()));
         if !pass {
             report.prefiltered_records += 1;
         }

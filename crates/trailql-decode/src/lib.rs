@@ -8,6 +8,7 @@
 //! [`report::FileReport`] and decoding goes on wherever the format allows.
 
 mod builder;
+mod field;
 pub mod file;
 pub mod inflate;
 mod libdeflate;

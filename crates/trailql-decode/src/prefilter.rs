@@ -7,12 +7,15 @@
 //! record (or file) containing either is always parsed.
 
 //!
-//! `trailql detect` adds one more group: the words of its rules, any of which must occur
-//! ignoring ASCII case (one Aho-Corasick automaton over all of them).
+//! `trailql detect` adds one more group: its rules' words, any of which must occur ignoring ASCII
+//! case (one Aho-Corasick automaton over all of them), or values of fields such as `eventName`.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use aho_corasick::AhoCorasick;
+
+use crate::field::{field_at, FieldAt};
 use memchr::memmem::Finder;
 
 /// All groups must match; a group matches when any of its literals occurs.
@@ -23,35 +26,102 @@ pub struct Prefilter {
     words: Option<Words>,
 }
 
-/// Words any of which must occur, ignoring ASCII case.
+/// What one of which every candidate record holds, ignoring ASCII case: one of the words
+/// anywhere in its text, or one of the values of a field (`eventName` ∈ {…}), which is found by
+/// structure and so costs a few key comparisons instead of a search through the whole record.
 #[derive(Debug, Clone)]
 pub struct Words {
-    automaton: Arc<AhoCorasick>,
+    automaton: Option<Arc<AhoCorasick>>,
     words: Arc<Vec<String>>,
+    fields: Arc<Vec<FieldValues>>,
+}
+
+/// A field (its path of object keys) and the values, ASCII-lowercased, that make a record a
+/// candidate.
+#[derive(Debug, Clone)]
+struct FieldValues {
+    path: Vec<String>,
+    values: HashSet<Vec<u8>>,
 }
 
 impl Words {
     /// `None` when a word cannot be searched for verbatim (then any record may match).
     pub fn new(words: Vec<String>) -> Option<Words> {
-        if words.is_empty() || !words.iter().all(|w| searchable(w) && w.is_ascii()) {
+        Words::with_fields(words, Vec::new())
+    }
+
+    /// Words, and fields with their values (`(["eventName"], ["StopLogging", …])`).
+    pub fn with_fields(
+        words: Vec<String>,
+        fields: Vec<(Vec<String>, Vec<String>)>,
+    ) -> Option<Words> {
+        if words.is_empty() && fields.is_empty()
+            || !words.iter().all(|w| searchable(w) && w.is_ascii())
+            || fields
+                .iter()
+                .any(|(path, values)| path.is_empty() || values.is_empty())
+        {
             return None;
         }
-        let automaton = aho_corasick::AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .build(&words)
-            .ok()?;
+        let automaton = if words.is_empty() {
+            None
+        } else {
+            let a = aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(&words)
+                .ok()?;
+            Some(Arc::new(a))
+        };
+        let fields = fields
+            .into_iter()
+            .map(|(path, values)| FieldValues {
+                path,
+                values: values
+                    .iter()
+                    .map(|v| v.to_ascii_lowercase().into_bytes())
+                    .collect(),
+            })
+            .collect();
         Some(Words {
-            automaton: Arc::new(automaton),
+            automaton,
             words: Arc::new(words),
+            fields: Arc::new(fields),
         })
     }
 
+    /// The words searched for in the text.
     pub fn words(&self) -> &[String] {
         &self.words
     }
 
-    fn occur_in(&self, text: &[u8]) -> bool {
-        self.automaton.is_match(text)
+    /// How many fields are looked up by structure.
+    pub fn fields(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// Can the record object `text` be a candidate?
+    fn occur_in_record(&self, text: &[u8]) -> bool {
+        let mut lower = Vec::new();
+        for f in self.fields.iter() {
+            match field_at(text, &f.path) {
+                FieldAt::Absent => {}
+                FieldAt::Unknown => return true,
+                FieldAt::One(v) => {
+                    lower.clear();
+                    lower.extend(v.iter().map(u8::to_ascii_lowercase));
+                    if f.values.contains(&lower) {
+                        return true;
+                    }
+                }
+            }
+        }
+        self.automaton.as_ref().is_some_and(|a| a.is_match(text))
+    }
+
+    /// Can a file whose text is `text` hold a candidate? (Fields are not looked up in a whole
+    /// file: then it may.)
+    fn may_occur_in_file(&self, text: &[u8]) -> bool {
+        !self.fields.is_empty() || self.automaton.as_ref().is_some_and(|a| a.is_match(text))
     }
 }
 
@@ -101,14 +171,27 @@ impl Prefilter {
         &self.needles
     }
 
-    /// `false` only when `text` certainly cannot match.
+    /// `false` only when no record of a file whose text is `text` can match.
     pub fn may_match(&self, text: &[u8]) -> bool {
-        let all = self
-            .groups
+        let all = self.groups_match(text)
+            && self
+                .words
+                .as_ref()
+                .is_none_or(|w| w.may_occur_in_file(text));
+        all || has_optional_escape(text)
+    }
+
+    /// `false` only when the record whose text is `text` certainly cannot match.
+    pub fn may_match_record(&self, text: &[u8]) -> bool {
+        let all =
+            self.groups_match(text) && self.words.as_ref().is_none_or(|w| w.occur_in_record(text));
+        all || has_optional_escape(text)
+    }
+
+    fn groups_match(&self, text: &[u8]) -> bool {
+        self.groups
             .iter()
             .all(|g| g.iter().any(|f| f.find(text).is_some()))
-            && self.words.as_ref().is_none_or(|w| w.occur_in(text));
-        all || has_optional_escape(text)
     }
 }
 
@@ -156,6 +239,26 @@ mod tests {
         assert!(f.may_match(br#"{"cidr":"\u0030.0.0.0/0"}"#));
         // An escaped backslash followed by `u` is not a unicode escape.
         assert!(!f.may_match(br#"{"p":"C:\\users"}"#));
+    }
+
+    #[test]
+    fn fields_are_looked_up_in_records_and_never_rule_out_a_file() {
+        let w = Words::with_fields(
+            vec!["TruffleHog".into()],
+            vec![(vec!["eventName".into()], vec!["StopLogging".into()])],
+        )
+        .unwrap();
+        let f = Prefilter::with_words(vec![], Some(w)).unwrap();
+        assert!(f.may_match_record(br#"{"eventName":"stoplogging"}"#));
+        assert!(f.may_match_record(br#"{"eventName":"X","userAgent":"trufflehog"}"#));
+        assert!(!f.may_match_record(br#"{"eventName":"X","a":{"eventName":"StopLogging"}}"#));
+        assert!(!f.may_match_record(br#"{"eventName":"StopLoggingX"}"#));
+        // Not told exactly: a candidate.
+        assert!(f.may_match_record(br#"{"eventName":"X","EventName":"Y"}"#));
+        assert!(f.may_match_record(br#"{"eventName":"Stop\u004cogging"}"#));
+        assert!(f.may_match(br#"{"Records":[{"eventName":"X"}]}"#));
+        assert!(Words::with_fields(vec![], vec![]).is_none());
+        assert!(Words::with_fields(vec![], vec![(vec![], vec!["x".into()])]).is_none());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::checks::Check;
 use crate::event::TrailEvent;
-use crate::literals::required_words;
+use crate::literals::{required_words, Needle};
 use crate::load::{Origin, Problem, RuleSet};
 
 /// What an alert says about its rule.
@@ -41,7 +41,7 @@ const INDEX: &str = "trailql.index";
 pub struct Detector {
     engine: Engine,
     rules: Vec<RuleInfo>,
-    words: Option<Vec<String>>,
+    words: Option<Vec<Needle>>,
 }
 
 impl std::fmt::Debug for Detector {
@@ -60,7 +60,7 @@ impl Detector {
         let mut engine = Engine::new();
         let mut rules = Vec::new();
         let mut problems = Vec::new();
-        let mut words: Option<Vec<String>> = Some(Vec::new());
+        let mut words: Option<Vec<Needle>> = Some(Vec::new());
         for loaded in &set.rules {
             let check = match crate::pack::doc(&loaded.rule).check {
                 None => None,
@@ -133,9 +133,9 @@ impl Detector {
         &self.rules
     }
 
-    /// Words of which every matching record holds one (ignoring ASCII case); `None` when some
-    /// rule may match any record.
-    pub fn words(&self) -> Option<&[String]> {
+    /// Needles of which every matching record holds one (ignoring ASCII case); `None` when
+    /// some rule may match any record.
+    pub fn words(&self) -> Option<&[Needle]> {
         self.words.as_deref()
     }
 
@@ -266,7 +266,13 @@ mod tests {
             &rule("  sel:\n    eventName: DeleteTrail\n  condition: sel"),
         );
         let (d, _) = Detector::new(&set);
-        assert_eq!(d.words().unwrap(), ["DeleteTrail", "StopLogging"]);
+        assert_eq!(
+            d.words().unwrap(),
+            [
+                Needle::Field("eventName".into(), "DeleteTrail".into()),
+                Needle::Field("eventName".into(), "StopLogging".into())
+            ]
+        );
         set.add_text(
             Origin::Builtin("c.yml".into()),
             &rule("  sel:\n    userAgent|re: '^x'\n  condition: sel"),

@@ -11,5 +11,6 @@ pub mod pack;
 
 pub use detector::{Detector, Hit, RuleInfo};
 pub use event::TrailEvent;
+pub use literals::Needle;
 pub use load::{Origin, Problem, RuleSet};
 pub use rsigma_parser::Level;

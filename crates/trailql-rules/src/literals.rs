@@ -23,10 +23,37 @@ use rsigma_parser::{
 /// Shorter words would make most records candidates: no better than none.
 const MIN_WORD: usize = 3;
 
-/// Words for `rule`, or `None` when any record may match it.
-pub fn required_words(rule: &SigmaRule) -> Option<Vec<String>> {
+/// What a candidate record holds.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Needle {
+    /// This word somewhere in its text.
+    Word(String),
+    /// This value (the whole of it, ignoring ASCII case) at this dotted path of object keys:
+    /// `eventName` = `StopLogging`. Found by structure, so much cheaper than a word.
+    Field(String, String),
+}
+
+impl Needle {
+    fn text(&self) -> &str {
+        match self {
+            Needle::Word(w) | Needle::Field(_, w) => w,
+        }
+    }
+}
+
+impl std::fmt::Display for Needle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Needle::Word(w) => write!(f, "{w}"),
+            Needle::Field(path, v) => write!(f, "{path}={v}"),
+        }
+    }
+}
+
+/// Needles for `rule`, or `None` when any record may match it.
+pub fn required_words(rule: &SigmaRule) -> Option<Vec<Needle>> {
     let named = &rule.detection.named;
-    let per_condition: Option<Vec<Vec<String>>> = rule
+    let per_condition: Option<Vec<Vec<Needle>>> = rule
         .detection
         .conditions
         .iter()
@@ -38,7 +65,7 @@ pub fn required_words(rule: &SigmaRule) -> Option<Vec<String>> {
     Some(all)
 }
 
-fn condition(expr: &ConditionExpr, named: &HashMap<String, Detection>) -> Option<Vec<String>> {
+fn condition(expr: &ConditionExpr, named: &HashMap<String, Detection>) -> Option<Vec<Needle>> {
     match expr {
         ConditionExpr::Identifier(name) => detection(named.get(name)?),
         ConditionExpr::And(xs) => best(xs.iter().map(|x| condition(x, named))),
@@ -72,14 +99,14 @@ fn condition(expr: &ConditionExpr, named: &HashMap<String, Detection>) -> Option
     }
 }
 
-fn detection(d: &Detection) -> Option<Vec<String>> {
+fn detection(d: &Detection) -> Option<Vec<Needle>> {
     match d {
         Detection::AllOf(items) => best(items.iter().map(item)),
         Detection::AnyOf(ds) => union(ds.iter().map(detection).collect::<Option<Vec<_>>>()?),
         Detection::Keywords(values) => union(
             values
                 .iter()
-                .map(|v| value(v).map(|w| vec![w]))
+                .map(|v| value(v).map(|w| vec![Needle::Word(w)]))
                 .collect::<Option<Vec<_>>>()?,
         ),
         Detection::ArrayMatch {
@@ -96,7 +123,7 @@ fn detection(d: &Detection) -> Option<Vec<String>> {
     }
 }
 
-fn item(i: &DetectionItem) -> Option<Vec<String>> {
+fn item(i: &DetectionItem) -> Option<Vec<Needle>> {
     let regex = i.field.has_modifier(Modifier::Re);
     let opaque = i.field.modifiers.iter().any(|m| {
         !matches!(
@@ -115,14 +142,38 @@ fn item(i: &DetectionItem) -> Option<Vec<String>> {
     if opaque || i.values.is_empty() {
         return None;
     }
+    // Equality on a field (ignoring case, or `cased`) with a plain ASCII string: the field.
+    let plain_equality = !regex
+        && i.field.modifiers.iter().all(|m| *m == Modifier::Cased)
+        && i.field
+            .name
+            .as_ref()
+            .is_some_and(|n| !n.is_empty() && !n.split('.').any(str::is_empty));
     let word = |v: &SigmaValue| {
         if regex {
             match v {
-                SigmaValue::String(s) => regex_word(&s.original),
+                SigmaValue::String(s) => regex_word(&s.original).map(Needle::Word),
                 _ => None,
             }
         } else {
-            value(v)
+            match (plain_equality, v, &i.field.name) {
+                (true, SigmaValue::String(s), Some(name))
+                    if !s.original.is_empty()
+                        && s.original.is_ascii()
+                        && s.parts.iter().all(|p| matches!(p, StringPart::Plain(_))) =>
+                {
+                    let text: String = s
+                        .parts
+                        .iter()
+                        .map(|p| match p {
+                            StringPart::Plain(t) => t.as_str(),
+                            StringPart::Special(_) => "",
+                        })
+                        .collect();
+                    Some(Needle::Field(name.clone(), text))
+                }
+                _ => value(v).map(Needle::Word),
+            }
         }
     };
     let words = i.values.iter().map(|v| word(v).map(|w| vec![w]));
@@ -186,20 +237,21 @@ fn longest_piece(text: &str) -> Option<String> {
 }
 
 /// Of sets that are each required, the most selective one: service names
-/// (`iam.amazonaws.com`, shared by every call to the service) last, then the one whose shortest
-/// word is the longest.
-fn best(sets: impl Iterator<Item = Option<Vec<String>>>) -> Option<Vec<String>> {
+/// (`iam.amazonaws.com`, shared by every call to the service) last, then fields (cheap to look
+/// up) before words, then the one whose shortest needle is the longest.
+fn best(sets: impl Iterator<Item = Option<Vec<Needle>>>) -> Option<Vec<Needle>> {
     sets.flatten().filter(|s| !s.is_empty()).max_by_key(|s| {
         (
-            !s.iter().any(|w| w.ends_with("amazonaws.com")),
-            s.iter().map(|w| w.len()).min().unwrap_or(0),
+            !s.iter().any(|w| w.text().ends_with("amazonaws.com")),
+            s.iter().all(|w| matches!(w, Needle::Field(..))),
+            s.iter().map(|w| w.text().len()).min().unwrap_or(0),
             usize::MAX - s.len(),
         )
     })
 }
 
-/// Any of several required sets: all their words.
-fn union(sets: Vec<Vec<String>>) -> Option<Vec<String>> {
+/// Any of several required sets: all their needles.
+fn union(sets: Vec<Vec<Needle>>) -> Option<Vec<Needle>> {
     if sets.is_empty() || sets.iter().any(|s| s.is_empty()) {
         return None;
     }
@@ -236,14 +288,14 @@ mod tests {
             "title: t\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n{detection}\n"
         );
         let c = parse_sigma_yaml(&yaml).unwrap();
-        required_words(&c.rules[0])
+        required_words(&c.rules[0]).map(|n| n.iter().map(Needle::to_string).collect())
     }
 
     #[test]
     fn names_and_lists() {
         assert_eq!(
             words("  sel:\n    eventSource: iam.amazonaws.com\n    eventName:\n      - CreateUser\n      - DeleteUser\n  condition: sel"),
-            Some(vec!["CreateUser".into(), "DeleteUser".into()])
+            Some(vec!["eventName=CreateUser".into(), "eventName=DeleteUser".into()])
         );
     }
 
@@ -251,7 +303,7 @@ mod tests {
     fn or_needs_every_branch_and_not_gives_nothing() {
         assert_eq!(
             words("  a:\n    eventName: StopLogging\n  b:\n    eventName: DeleteTrail\n  condition: a or b"),
-            Some(vec!["DeleteTrail".into(), "StopLogging".into()])
+            Some(vec!["eventName=DeleteTrail".into(), "eventName=StopLogging".into()])
         );
         assert_eq!(
             words("  a:\n    eventName: StopLogging\n  b:\n    userAgent|re: 'x.*'\n  condition: a or b"),
@@ -259,7 +311,7 @@ mod tests {
         );
         assert_eq!(
             words("  a:\n    eventName: StopLogging\n  f:\n    userAgent: console\n  condition: a and not f"),
-            Some(vec!["StopLogging".into()])
+            Some(vec!["eventName=StopLogging".into()])
         );
         assert_eq!(words("  f:\n    eventName: X123\n  condition: not f"), None);
     }
@@ -286,18 +338,35 @@ mod tests {
             words("  a:\n    x|re: '^Create(User|Role)$'\n  condition: a"),
             Some(vec!["Create".into()])
         );
-        assert_eq!(words("  a:\n    x: 'ab'\n  condition: a"), None);
+        // Too short for a word, but an exact field value is selective whatever its length.
+        assert_eq!(
+            words("  a:\n    x: 'ab'\n  condition: a"),
+            Some(vec!["x=ab".into()])
+        );
+        assert_eq!(words("  a:\n    x|contains: 'ab'\n  condition: a"), None);
+        assert_eq!(
+            words("  a:\n    userIdentity.type: Root\n    eventName|startswith: Create\n  condition: a"),
+            Some(vec!["userIdentity.type=Root".into()])
+        );
+        assert_eq!(
+            words("  a:\n    eventName: 'Stop*'\n  condition: a"),
+            Some(vec!["Stop".into()])
+        );
+        assert_eq!(
+            words("  a:\n    eventName: 'Ünïcode'\n  condition: a"),
+            Some(vec!["code".into()])
+        );
     }
 
     #[test]
     fn selectors() {
         assert_eq!(
             words("  sel_a:\n    eventName: Aaa1\n  sel_b:\n    eventName: Bbb2\n  condition: 1 of sel_*"),
-            Some(vec!["Aaa1".into(), "Bbb2".into()])
+            Some(vec!["eventName=Aaa1".into(), "eventName=Bbb2".into()])
         );
         assert_eq!(
             words("  sel_a:\n    eventName: Aaa1\n  sel_b:\n    eventName: LongerName\n  condition: all of sel_*"),
-            Some(vec!["LongerName".into()])
+            Some(vec!["eventName=LongerName".into()])
         );
         assert!(glob("sel_*", "sel_x"));
         assert!(glob("*_x*", "a_xb"));

@@ -162,7 +162,7 @@ impl DisplayAs for CloudTrailExec {
         if let Some(p) = &self.plan.prefilter {
             write!(f, " prefilter={:?}", p.needles())?;
             if let Some(w) = p.words() {
-                write!(f, " words={}", w.words().len())?;
+                write!(f, " words={} fields={}", w.words().len(), w.fields())?;
             }
         }
         let cols: Vec<&str> = self
