@@ -9,10 +9,13 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use datafusion::common::config::ConfigNonZeroUsize;
 use datafusion::dataframe::DataFrame;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::prelude::{col, lit, when};
-use trailql_detect::{alert, DetectionsTable};
+use futures::StreamExt;
+use trailql_detect::{alert, correlate, Correlation, DetectionsTable, Feed};
 use trailql_investigate::TextTable;
-use trailql_rules::{pack, Detector, RuleSet};
+use trailql_rules::{pack, Correlator, Detector, RuleSet};
 use trailql_sql::Engine;
 
 use crate::args::{DetectArgs, Format};
@@ -29,6 +32,30 @@ const TABLE_ROWS: usize = 1000;
 
 /// Alerts in the order an analyst reads them: by event time, the highest level first, then rule
 /// and event.
+/// The columns a terminal shows, of the first `max` alerts (the others are read and counted).
+fn brief(
+    stream: SendableRecordBatchStream,
+    max: usize,
+) -> datafusion::common::Result<SendableRecordBatchStream> {
+    let full = stream.schema();
+    let columns = alert::BRIEF
+        .iter()
+        .map(|c| full.index_of(c))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let schema = Arc::new(full.project(&columns)?);
+    let shown = stream
+        .scan(max, move |left, batch| {
+            let out = batch.and_then(|b| {
+                let n = b.num_rows().min(*left);
+                *left -= n;
+                Ok(b.slice(0, n).project(&columns)?)
+            });
+            futures::future::ready(Some(out))
+        })
+        .filter(|b| futures::future::ready(b.as_ref().map_or(true, |b| b.num_rows() > 0)));
+    Ok(Box::pin(RecordBatchStreamAdapter::new(schema, shown)))
+}
+
 fn sorted(alerts: DataFrame) -> datafusion::common::Result<DataFrame> {
     let mut rank = when(col("level").eq(lit(alert::LEVELS[4])), lit(0_i64));
     for (i, level) in alert::LEVELS.iter().rev().enumerate().skip(1) {
@@ -43,7 +70,7 @@ fn sorted(alerts: DataFrame) -> datafusion::common::Result<DataFrame> {
 }
 
 /// The rules the arguments ask for; problems are printed (or fail under --strict).
-fn rules(a: &DetectArgs) -> Result<(Detector, RuleSet)> {
+fn rules(a: &DetectArgs) -> Result<(Detector, Option<Correlator>, RuleSet)> {
     let mut set = if a.no_builtin {
         RuleSet::default()
     } else {
@@ -69,10 +96,12 @@ fn rules(a: &DetectArgs) -> Result<(Detector, RuleSet)> {
                 }))
     });
     let (detector, compile_problems) = Detector::new(&set);
+    let (correlator, correlation_problems) = Correlator::new(&set, &detector);
     let problems: Vec<String> = set
         .problems
         .iter()
         .chain(&compile_problems)
+        .chain(&correlation_problems)
         .map(|p| p.to_string())
         .collect();
     if !problems.is_empty() {
@@ -95,18 +124,33 @@ fn rules(a: &DetectArgs) -> Result<(Detector, RuleSet)> {
             set.skipped[0].2
         );
     }
-    Ok((detector, set))
+    Ok((detector, correlator, set))
 }
 
-fn list(detector: &Detector, a: &DetectArgs) -> Result<ExitCode> {
-    let mut t = TextTable::new(&["level", "title", "id", "tags", "file"]);
-    for r in detector.rules() {
+fn list(detector: &Detector, correlator: Option<&Correlator>, a: &DetectArgs) -> Result<ExitCode> {
+    let mut t = TextTable::new(&["level", "title", "id", "kind", "tags", "file"]);
+    for (i, r) in detector.rules().iter().enumerate() {
+        let kind = match correlator {
+            Some(c) if c.hidden()[i] => "detection (for correlations only)",
+            _ => "detection",
+        };
         t.rows.push(vec![
             Some(alert::level_name(r.level).to_string()),
             Some(r.title.clone()),
             Some(r.id.clone()),
+            Some(kind.to_string()),
             Some(r.tags.join(", ")),
             Some(r.origin.to_string()),
+        ]);
+    }
+    for c in correlator.map(|c| c.correlations()).unwrap_or_default() {
+        t.rows.push(vec![
+            Some(alert::level_name(c.level).to_string()),
+            Some(c.title.clone()),
+            Some(c.id.clone()),
+            Some("correlation".to_string()),
+            Some(c.tags.join(", ")),
+            Some(c.origin.to_string()),
         ]);
     }
     let rt = crate::runtime()?;
@@ -115,9 +159,9 @@ fn list(detector: &Detector, a: &DetectArgs) -> Result<ExitCode> {
 }
 
 pub fn run(a: DetectArgs) -> Result<ExitCode> {
-    let (detector, _set) = rules(&a)?;
+    let (detector, correlator, _set) = rules(&a)?;
     if a.list {
-        return list(&detector, &a);
+        return list(&detector, correlator.as_ref(), &a);
     }
     if a.format == Format::Parquet && a.output.is_none() {
         bail!("--format parquet needs --output FILE (Parquet is binary)");
@@ -148,21 +192,33 @@ pub fn run(a: DetectArgs) -> Result<ExitCode> {
     }
 
     let detector = Arc::new(detector);
-    let table = DetectionsTable::new(detector.clone(), scope, engine.report.clone());
+    let mut table = DetectionsTable::new(detector.clone(), scope, engine.report.clone());
     let counts = table.counts();
+    let hidden = correlator
+        .as_ref()
+        .map(|c| c.hidden().to_vec())
+        .unwrap_or_default();
+    if let Some(c) = &correlator {
+        table = table.feeding(Feed {
+            feeds: c.feeds().to_vec(),
+            hidden: hidden.clone(),
+        });
+    }
+    let correlation = correlator.map(Correlation::new);
     let rt = crate::runtime()?;
     let progress = summary::Progress::start(
         engine.report.clone(),
         !a.scan.quiet && std::io::stderr().is_terminal(),
     );
     let written = rt.block_on(async {
-        let mut alerts = sorted(engine.ctx.read_table(Arc::new(table))?)?;
-        if a.format == Format::Table {
-            alerts = alerts
-                .select_columns(&alert::BRIEF)?
-                .limit(0, Some(TABLE_ROWS))?;
+        let alerts = sorted(engine.ctx.read_table(Arc::new(table))?)?;
+        let mut stream = alerts.execute_stream().await?;
+        if let Some(c) = &correlation {
+            stream = correlate(stream, c.clone(), engine.report.clone());
         }
-        let stream = alerts.execute_stream().await?;
+        if a.format == Format::Table {
+            stream = brief(stream, TABLE_ROWS)?;
+        }
         output::write_stream(stream, a.format, output::open(a.output.as_deref())?).await
     });
     progress.finish();
@@ -171,7 +227,11 @@ pub fn run(a: DetectArgs) -> Result<ExitCode> {
         counts.evaluated.load(Ordering::Relaxed),
         counts.unevaluated.load(Ordering::Relaxed),
     );
-    let total = counts.alerts();
+    let mut s = counts.summary(&detector, &hidden);
+    if let Some(c) = &correlation {
+        s.merge(&c.fired());
+    }
+    let total = s.total();
     if total > written {
         eprintln!(
             "trailql: the table shows the first {} of {} alerts; all of them with --format csv|jsonl|json|parquet --output FILE",
@@ -181,7 +241,6 @@ pub fn run(a: DetectArgs) -> Result<ExitCode> {
     }
     if !a.scan.quiet {
         summary::print(&engine.report, None, started.elapsed(), false);
-        let s = counts.summary(&detector);
         let mut err = std::io::stderr().lock();
         let levels = if total == 0 {
             String::new()

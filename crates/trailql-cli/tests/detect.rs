@@ -236,11 +236,16 @@ fn own_rules_filters_and_bad_rule_files() {
 #[test]
 fn list_prints_the_catalogue() {
     let (out, _) = run_ok(trailql().args(["detect", "--list", "--format", "csv"]));
-    assert!(out.starts_with("level,title,id,tags,file"), "{out}");
+    assert!(out.starts_with("level,title,id,kind,tags,file"), "{out}");
     assert!(out.contains(SG_RULE));
     assert!(out.contains("builtin:ec2/security_group_open_to_world.yml"));
-    let n = out.lines().count() - 1;
-    assert_eq!(n, trailql_rules::pack::files().len());
+    // One rule a file, and the pack's correlations.
+    let correlations = out.lines().filter(|l| l.contains(",correlation,")).count();
+    assert!(correlations >= 1, "{out}");
+    assert_eq!(
+        out.lines().count() - 1 - correlations,
+        trailql_rules::pack::files().len()
+    );
     // No sources is a clear error for a scan.
     let out = trailql().args(["detect"]).output().unwrap();
     assert!(!out.status.success());
@@ -286,4 +291,81 @@ fn detections_as_sql_join_the_events_behind_them() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such file or folder of Sigma rules"));
+}
+
+/// A `GetSecretValue` by `who` at minute `m` (and second `s`) of 2024-08-01 10:00Z.
+fn secret_read(who: &str, m: u32, s: u32, n: usize) -> serde_json::Value {
+    serde_json::json!({
+        "eventVersion": "1.08",
+        "userIdentity": {"type": "AssumedRole", "arn": format!("arn:aws:sts::111122223333:assumed-role/{who}/s"), "accountId": "111122223333"},
+        "eventTime": format!("2024-08-01T10:{m:02}:{s:02}Z"),
+        "eventSource": "secretsmanager.amazonaws.com",
+        "eventName": "GetSecretValue",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "203.0.113.9",
+        "userAgent": "aws-cli/2",
+        "requestParameters": {"secretId": format!("prod/secret-{n}")},
+        "eventID": format!("00000000-0000-4000-8000-{n:012}"),
+        "eventType": "AwsApiCall",
+        "recipientAccountId": "111122223333",
+    })
+}
+
+#[test]
+fn correlations_fire_once_per_burst_whatever_the_order_files_arrive_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let day = dir
+        .path()
+        .join("AWSLogs/111122223333/CloudTrail/us-east-1/2024/08/01");
+    std::fs::create_dir_all(&day).unwrap();
+    // Twelve reads by `harvester` two per minute from 10:00 (the tenth at 10:04:30), written
+    // latest first across three files; nine by `app`, under the threshold.
+    let mut reads: Vec<serde_json::Value> = (0..12)
+        .map(|k| secret_read("harvester", k / 2, (k % 2) * 30, k as usize))
+        .chain((0..9).map(|k| secret_read("app", k, 15, 100 + k as usize)))
+        .collect();
+    reads.reverse();
+    for (f, chunk) in reads.chunks(7).enumerate() {
+        let body = serde_json::json!({ "Records": chunk }).to_string();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, body.as_bytes()).unwrap();
+        std::fs::write(
+            day.join(format!(
+                "111122223333_CloudTrail_us-east-1_20240801T10{:02}Z_f{f}.json.gz",
+                f * 5
+            )),
+            gz.finish().unwrap(),
+        )
+        .unwrap();
+    }
+    let (json, err) = run_ok(trailql().args([
+        "detect",
+        "-s",
+        dir.path().to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    let found = alerts(&json);
+    let bursts: Vec<_> = found
+        .iter()
+        .filter(|a| a["rule_title"] == "Burst of secret reads by one principal")
+        .collect();
+    assert_eq!(bursts.len(), 1, "{found:#?}\n{err}");
+    assert_eq!(bursts[0]["event_time"], "2024-08-01T10:04:30Z");
+    assert_eq!(bursts[0]["level"], "high");
+    let matched = bursts[0]["matched"].as_str().unwrap();
+    assert!(matched.contains("harvester"), "{matched}");
+    assert!(matched.contains("event_count 10"), "{matched}");
+    // The reads themselves are there only for the correlation.
+    assert!(
+        found.iter().all(|a| a["rule_title"] != "Secret value read"),
+        "{found:#?}"
+    );
+    assert!(err.contains("Burst of secret reads"), "{err}");
+    let (list, _) = run_ok(trailql().args(["detect", "--list", "--format", "csv"]));
+    assert!(
+        list.lines()
+            .any(|l| l.contains("Burst of secret reads") && l.contains("correlation")),
+        "{list}"
+    );
 }

@@ -110,6 +110,11 @@ pub const BRIEF: [&str; 9] = [
     "matched",
 ];
 
+/// The schema of alerts as a table of [`COLUMNS`].
+pub fn schema() -> datafusion::arrow::datatypes::SchemaRef {
+    trailql_investigate::table::text_schema(&COLUMNS)
+}
+
 /// Alerts as a table of [`COLUMNS`].
 pub fn to_table(alerts: &[Alert]) -> TextTable {
     let mut t = TextTable::new(&COLUMNS);
@@ -136,7 +141,7 @@ pub fn to_table(alerts: &[Alert]) -> TextTable {
 }
 
 /// Alerts counted by level (highest first) and by rule.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Summary {
     pub by_level: BTreeMap<std::cmp::Reverse<u8>, (String, u64)>,
     pub by_rule: BTreeMap<(std::cmp::Reverse<u8>, String), u64>,
@@ -151,6 +156,18 @@ impl Summary {
             .or_insert_with(|| (level.to_string(), 0))
             .1 += n;
         *self.by_rule.entry((rank, title.to_string())).or_default() += n;
+    }
+
+    /// Both counts together.
+    pub fn merge(&mut self, other: &Summary) {
+        for ((rank, title), n) in &other.by_rule {
+            self.add(LEVELS[rank.0 as usize], title, *n);
+        }
+    }
+
+    /// All alerts counted.
+    pub fn total(&self) -> u64 {
+        self.by_level.values().map(|(_, n)| n).sum()
     }
 
     /// `high 2, medium 1`.

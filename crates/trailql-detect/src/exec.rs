@@ -52,16 +52,39 @@ impl Counts {
         self.by_rule.iter().map(|n| n.load(Ordering::Relaxed)).sum()
     }
 
-    /// Alerts counted by level and rule, as [`alert::Summary`] does for a list of alerts.
-    pub fn summary(&self, detector: &Detector) -> alert::Summary {
+    /// Alerts counted by level and rule, leaving out the rules `hidden` marks (there for their
+    /// correlations only; an empty slice hides none).
+    pub fn summary(&self, detector: &Detector, hidden: &[bool]) -> alert::Summary {
         let mut s = alert::Summary::default();
-        for (rule, n) in detector.rules().iter().zip(&self.by_rule) {
+        for (i, (rule, n)) in detector.rules().iter().zip(&self.by_rule).enumerate() {
             let n = n.load(Ordering::Relaxed);
-            if n > 0 {
+            if n > 0 && !hidden.get(i).copied().unwrap_or(false) {
                 s.add(alert::level_name(rule.level), &rule.title, n);
             }
         }
         s
+    }
+}
+
+/// The columns a run that feeds correlations adds to [`COLUMNS`]: the record's text on the
+/// first of its alerts whose rule feeds a correlation (with those rules' indexes, `3,7`), and
+/// `1` on the alerts of rules whose own alerts are hidden.
+pub const FEED_COLUMNS: [&str; 3] = ["_feed", "_hits", "_hidden"];
+
+/// Which rules feed correlations, and which are hidden, indexed as the detector's rules.
+#[derive(Debug, Clone)]
+pub struct Feed {
+    pub feeds: Vec<bool>,
+    pub hidden: Vec<bool>,
+}
+
+/// The schema of a run's alerts.
+pub fn alert_schema(feed: bool) -> SchemaRef {
+    if feed {
+        let names: Vec<&'static str> = COLUMNS.iter().chain(&FEED_COLUMNS).copied().collect();
+        text_schema(&names)
+    } else {
+        text_schema(&COLUMNS)
     }
 }
 
@@ -72,6 +95,7 @@ pub struct DetectExec {
     detector: Arc<Detector>,
     report: Arc<ScanReport>,
     counts: Arc<Counts>,
+    feed: Option<Arc<Feed>>,
     projection: Option<Vec<usize>>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
@@ -87,15 +111,16 @@ impl fmt::Debug for DetectExec {
 }
 
 impl DetectExec {
-    /// `projection` picks columns of [`COLUMNS`].
+    /// `projection` picks columns of [`alert_schema`].
     pub fn new(
         input: Arc<dyn ExecutionPlan>,
         detector: Arc<Detector>,
         report: Arc<ScanReport>,
         counts: Arc<Counts>,
+        feed: Option<Arc<Feed>>,
         projection: Option<Vec<usize>>,
     ) -> Result<DetectExec> {
-        let full = text_schema(&COLUMNS);
+        let full = alert_schema(feed.is_some());
         let schema = match &projection {
             Some(p) => Arc::new(full.project(p)?),
             None => full,
@@ -112,6 +137,7 @@ impl DetectExec {
             input,
             detector,
             report,
+            feed,
             projection,
             schema,
             properties: Arc::new(properties),
@@ -155,6 +181,7 @@ impl ExecutionPlan for DetectExec {
             detector: self.detector.clone(),
             report: self.report.clone(),
             counts: self.counts.clone(),
+            feed: self.feed.clone(),
             projection: self.projection.clone(),
             schema: self.schema.clone(),
             properties: self.properties.clone(),
@@ -172,6 +199,7 @@ impl ExecutionPlan for DetectExec {
             detector: self.detector.clone(),
             report: self.report.clone(),
             counts: self.counts.clone(),
+            feed: self.feed.clone(),
             projection: self.projection.clone(),
             batch_size,
         };
@@ -216,13 +244,25 @@ struct Run {
     detector: Arc<Detector>,
     report: Arc<ScanReport>,
     counts: Arc<Counts>,
+    feed: Option<Arc<Feed>>,
     projection: Option<Vec<usize>>,
     batch_size: usize,
 }
 
+/// An alert with the values of [`FEED_COLUMNS`].
+type Pending = (Alert, [Option<String>; 3]);
+
 impl Run {
-    fn batch(&self, alerts: Vec<Alert>) -> Result<RecordBatch> {
-        let batch = to_table(&alerts).to_batch();
+    fn batch(&self, pending: Vec<Pending>) -> Result<RecordBatch> {
+        let (alerts, extra): (Vec<Alert>, Vec<_>) = pending.into_iter().unzip();
+        let mut table = to_table(&alerts);
+        if self.feed.is_some() {
+            table.columns.extend(FEED_COLUMNS);
+            for (row, extra) in table.rows.iter_mut().zip(extra) {
+                row.extend(extra);
+            }
+        }
+        let batch = table.to_batch();
         Ok(match &self.projection {
             Some(p) => batch.project(p)?,
             None => batch,
@@ -231,7 +271,7 @@ impl Run {
 }
 
 /// Evaluate the rules on one batch of the scan, adding its alerts to `alerts`.
-fn evaluate(batch: &RecordBatch, run: &Run, alerts: &mut Vec<Alert>) -> Result<()> {
+fn evaluate(batch: &RecordBatch, run: &Run, alerts: &mut Vec<Pending>) -> Result<()> {
     let (detector, report, counts) = (&run.detector, &run.report, &run.counts);
     let json = cast(batch.column(0), &DataType::Utf8)?;
     let json = json.as_string::<i32>();
@@ -255,10 +295,31 @@ fn evaluate(batch: &RecordBatch, run: &Run, alerts: &mut Vec<Alert>) -> Result<(
             }
         };
         evaluated += 1;
-        for hit in detector.evaluate(&record) {
+        let hits = detector.evaluate(&record);
+        let mut fed = false;
+        for hit in &hits {
             let rule = &detector.rules()[hit.rule];
             counts.by_rule[hit.rule].fetch_add(1, Ordering::Relaxed);
-            alerts.push(Alert::new(rule, &hit, &record, file.map(str::to_string)));
+            let mut extra = [None, None, None];
+            if let Some(feed) = &run.feed {
+                if feed.feeds[hit.rule] && !fed {
+                    fed = true;
+                    let feeding: Vec<String> = hits
+                        .iter()
+                        .filter(|h| feed.feeds[h.rule])
+                        .map(|h| h.rule.to_string())
+                        .collect();
+                    extra[0] = Some(json.value(i).to_string());
+                    extra[1] = Some(feeding.join(","));
+                }
+                if feed.hidden[hit.rule] {
+                    extra[2] = Some("1".to_string());
+                }
+            }
+            alerts.push((
+                Alert::new(rule, hit, &record, file.map(str::to_string)),
+                extra,
+            ));
         }
     }
     counts.evaluated.fetch_add(evaluated, Ordering::Relaxed);

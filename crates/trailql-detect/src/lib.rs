@@ -2,11 +2,13 @@
 //! pruning, progress), with the rules' words as a record prefilter, producing alerts.
 
 pub mod alert;
+pub mod correlate;
 pub mod exec;
 pub mod scan;
 pub mod table;
 
 pub use alert::{Alert, Summary};
-pub use exec::{Counts, DetectExec};
+pub use correlate::{correlate, Correlation};
+pub use exec::{Counts, DetectExec, Feed};
 pub use scan::{plan, scan_options, statement};
 pub use table::{register, DetectionsTable};

@@ -10,7 +10,7 @@ use trailql_investigate::Scope;
 use trailql_rules::{Detector, Needle};
 use trailql_sql::{ScanOptions, ScanReport};
 
-use crate::exec::{Counts, DetectExec};
+use crate::exec::{Counts, DetectExec, Feed};
 
 /// `options` with the detector's needles as the record prefilter.
 pub fn scan_options(detector: &Detector, mut options: ScanOptions) -> ScanOptions {
@@ -47,16 +47,17 @@ pub fn statement(scope: &Scope) -> String {
 
 /// The plan that runs `detector` over the `cloudtrail_logs` of `state` within `scope`: each
 /// partition of the scan evaluates its own records, on its own core, and emits their alerts
-/// (columns [`crate::alert::COLUMNS`], or those of `projection`).
+/// (columns [`crate::exec::alert_schema`], or those of `projection`).
 pub async fn plan(
     state: &SessionState,
     report: Arc<ScanReport>,
     detector: Arc<Detector>,
     counts: Arc<Counts>,
+    feed: Option<Arc<Feed>>,
     scope: &Scope,
     projection: Option<Vec<usize>>,
 ) -> Result<DetectExec> {
     let plan = state.create_logical_plan(&statement(scope)).await?;
     let input = state.create_physical_plan(&plan).await?;
-    DetectExec::new(input, detector, report, counts, projection)
+    DetectExec::new(input, detector, report, counts, feed, projection)
 }

@@ -20,13 +20,11 @@ use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
-use trailql_investigate::table::text_schema;
 use trailql_investigate::Scope;
 use trailql_rules::{pack, Detector, RuleSet};
 use trailql_sql::ScanReport;
 
-use crate::alert::COLUMNS;
-use crate::exec::Counts;
+use crate::exec::{alert_schema, Counts, Feed};
 use crate::scan::plan;
 
 /// Alerts as a table: the rules run when the table is scanned, and their alerts stream out.
@@ -36,6 +34,7 @@ pub struct DetectionsTable {
     scope: Scope,
     report: Arc<ScanReport>,
     counts: Arc<Counts>,
+    feed: Option<Arc<Feed>>,
     schema: SchemaRef,
 }
 
@@ -48,8 +47,16 @@ impl DetectionsTable {
             detector,
             scope,
             report,
-            schema: text_schema(&COLUMNS),
+            feed: None,
+            schema: alert_schema(false),
         }
+    }
+
+    /// Also the columns a correlator reads ([`crate::exec::FEED_COLUMNS`]).
+    pub fn feeding(mut self, feed: Feed) -> DetectionsTable {
+        self.feed = Some(Arc::new(feed));
+        self.schema = alert_schema(true);
+        self
     }
 
     /// What the scans of this table counted (records evaluated, alerts per rule).
@@ -104,6 +111,7 @@ impl TableProvider for DetectionsTable {
                 self.report.clone(),
                 self.detector.clone(),
                 self.counts.clone(),
+                self.feed.clone(),
                 &self.scope,
                 projection.cloned(),
             )

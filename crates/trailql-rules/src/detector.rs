@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use rsigma_eval::Engine;
-use rsigma_parser::Level;
+use rsigma_parser::{Level, SigmaRule};
 use serde_json::Value;
 
 use crate::checks::Check;
@@ -42,6 +42,8 @@ pub struct Detector {
     engine: Engine,
     rules: Vec<RuleInfo>,
     words: Option<Vec<Needle>>,
+    /// The rules as compiled (with our index attribute), for the correlations.
+    sigma: Vec<SigmaRule>,
 }
 
 impl std::fmt::Debug for Detector {
@@ -61,6 +63,7 @@ impl Detector {
         let mut rules = Vec::new();
         let mut problems = Vec::new();
         let mut words: Option<Vec<Needle>> = Some(Vec::new());
+        let mut sigma = Vec::new();
         for loaded in &set.rules {
             let check = match crate::pack::doc(&loaded.rule).check {
                 None => None,
@@ -98,6 +101,7 @@ impl Detector {
                 }
                 _ => None,
             };
+            sigma.push(rule.clone());
             rules.push(RuleInfo {
                 id: rule.id.clone().unwrap_or_else(|| rule.title.clone()),
                 title: rule.title.clone(),
@@ -124,6 +128,7 @@ impl Detector {
                 engine,
                 rules,
                 words,
+                sigma,
             },
             problems,
         )
@@ -131,6 +136,11 @@ impl Detector {
 
     pub fn rules(&self) -> &[RuleInfo] {
         &self.rules
+    }
+
+    /// The rules as compiled, indexed as [`Detector::rules`].
+    pub(crate) fn sigma(&self) -> &[SigmaRule] {
+        &self.sigma
     }
 
     /// Needles of which every matching record holds one (ignoring ASCII case); `None` when
@@ -165,7 +175,7 @@ impl Detector {
     }
 }
 
-fn index_of(attrs: &Arc<std::collections::HashMap<String, Value>>) -> Option<usize> {
+pub(crate) fn index_of(attrs: &Arc<std::collections::HashMap<String, Value>>) -> Option<usize> {
     attrs.get(INDEX)?.as_u64().map(|i| i as usize)
 }
 

@@ -3,12 +3,14 @@
 //! and the words a literal prefilter needs to skip records no rule can match.
 
 pub mod checks;
+pub mod correlate;
 pub mod detector;
 pub mod event;
 pub mod literals;
 pub mod load;
 pub mod pack;
 
+pub use correlate::{CorrelationInfo, Correlator, Fired};
 pub use detector::{Detector, Hit, RuleInfo};
 pub use event::TrailEvent;
 pub use literals::Needle;

@@ -130,3 +130,42 @@ fn each_sigmahq_rule_matches_its_hand_made_records_and_not_the_others() {
         }
     }
 }
+
+#[test]
+fn pack_correlations_count_per_group_in_their_window() {
+    let set = pack::builtin();
+    let (detector, _) = Detector::new(&set);
+    let (correlator, problems) = trailql_rules::Correlator::new(&set, &detector);
+    assert!(problems.is_empty(), "{problems:#?}");
+    let mut correlator = correlator.expect("the pack has correlations");
+    let read = detector
+        .rules()
+        .iter()
+        .position(|r| r.title == "Secret value read")
+        .unwrap();
+    assert!(correlator.feeds()[read] && correlator.hidden()[read]);
+    let record = |who: &str| {
+        serde_json::json!({"eventSource": "secretsmanager.amazonaws.com", "eventName": "GetSecretValue",
+            "userIdentity": {"arn": format!("arn:aws:sts::1:assumed-role/{who}/s")}})
+    };
+    let mut fired = Vec::new();
+    // Nine reads by `a`, then one by `b`, then a tenth by `a` eleven minutes after the first:
+    // the window has moved on, nothing fires; then nine more within a minute fire once.
+    let t0 = 1_722_500_000;
+    for k in 0..9 {
+        fired.extend(correlator.feed(&record("a"), &[read], t0 + k * 10));
+    }
+    fired.extend(correlator.feed(&record("b"), &[read], t0 + 100));
+    fired.extend(correlator.feed(&record("a"), &[read], t0 + 660));
+    assert!(fired.is_empty(), "{fired:?}");
+    for k in 0..9 {
+        fired.extend(correlator.feed(&record("a"), &[read], t0 + 670 + k));
+    }
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0].title, "Burst of secret reads by one principal");
+    assert!(fired[0].group.iter().any(|(_, v)| v.contains("/a/")));
+    // A record the detector did not report (say, a filter silenced it) does not count.
+    for k in 0..20 {
+        assert!(correlator.feed(&record("c"), &[], t0 + 700 + k).is_empty());
+    }
+}

@@ -1,0 +1,189 @@
+//! Sigma correlation rules (`event_count`, `value_count`, `temporal`, `temporal_ordered`,
+//! `value_sum`, `value_avg`, `value_percentile`, with `group-by`, `timespan`, `aliases`,
+//! `generate`, and correlations of correlations), evaluated by rsigma-eval's correlation
+//! engine on the records the rules they reference matched.
+//!
+//! The engine is stateful and expects events in time order: the caller feeds it the matching
+//! records sorted by event time (CloudTrail delivers files out of order), once each, with the
+//! rules each matched. Its memory is its open windows, bounded by the number of groups. After a
+//! group fires its window is reset, so a long burst alerts once per threshold reached.
+
+use rsigma_eval::{CorrelationAction, CorrelationConfig, CorrelationEngine};
+use rsigma_parser::Level;
+use serde_json::Value;
+
+use crate::detector::{index_of, Detector};
+use crate::event::TrailEvent;
+use crate::load::{Origin, Problem, RuleSet};
+
+/// A correlation rule, as an alert names it.
+#[derive(Debug, Clone)]
+pub struct CorrelationInfo {
+    pub id: String,
+    pub title: String,
+    pub level: Option<Level>,
+    pub tags: Vec<String>,
+    pub origin: Origin,
+}
+
+/// A correlation that fired on the record just fed.
+#[derive(Debug, Clone)]
+pub struct Fired {
+    pub id: String,
+    pub title: String,
+    pub level: Option<Level>,
+    pub tags: Vec<String>,
+    /// `event_count`, `value_count`, …
+    pub kind: String,
+    /// The group's field values.
+    pub group: Vec<(String, String)>,
+    /// The count, sum, average… that met the condition.
+    pub value: f64,
+    pub timespan_secs: u64,
+}
+
+/// The correlations of a rule set, with their state.
+pub struct Correlator {
+    engine: CorrelationEngine,
+    /// Per rule of the detector: does it feed a correlation?
+    feeds: Vec<bool>,
+    /// Per rule of the detector: are its own alerts hidden (`generate: false`, the default)?
+    hidden: Vec<bool>,
+    correlations: Vec<CorrelationInfo>,
+}
+
+impl std::fmt::Debug for Correlator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Correlator")
+            .field("correlations", &self.correlations.len())
+            .finish()
+    }
+}
+
+impl Correlator {
+    /// The correlations of `set` over the rules of `detector`; `None` when there are none.
+    /// A correlation that does not compile is a problem and left out.
+    pub fn new(set: &RuleSet, detector: &Detector) -> (Option<Correlator>, Vec<Problem>) {
+        let mut problems = Vec::new();
+        if set.correlations.is_empty() {
+            return (None, problems);
+        }
+        let rules = detector.sigma();
+        // A correlation names rules (and other correlations) by name or id.
+        let names = |r: &rsigma_parser::SigmaRule| -> Vec<String> {
+            r.id.iter().chain(&r.name).cloned().collect()
+        };
+        let mut feeds = vec![false; rules.len()];
+        let mut shown = vec![true; rules.len()];
+        let mut generated = vec![false; rules.len()];
+        // Once a group fires, its window starts again: a burst of 25 reads over a threshold of
+        // 10 is two alerts, not sixteen (a rule may say otherwise with `rsigma.action: alert`).
+        let mut engine = CorrelationEngine::new(CorrelationConfig {
+            action_on_match: CorrelationAction::Reset,
+            ..CorrelationConfig::default()
+        });
+        let mut correlations = Vec::new();
+        for (corr, origin) in &set.correlations {
+            if let Err(e) = engine.add_correlation(corr) {
+                problems.push(Problem {
+                    origin: origin.clone(),
+                    reason: format!("correlation {:?} does not compile: {e}", corr.title),
+                });
+                continue;
+            }
+            for (i, r) in rules.iter().enumerate() {
+                if names(r).iter().any(|n| corr.rules.contains(n)) {
+                    feeds[i] = true;
+                    shown[i] = false;
+                    generated[i] |= corr.generate;
+                }
+            }
+            correlations.push(CorrelationInfo {
+                id: corr.id.clone().unwrap_or_else(|| corr.title.clone()),
+                title: corr.title.clone(),
+                level: corr.level,
+                tags: corr.tags.clone(),
+                origin: origin.clone(),
+            });
+        }
+        for (i, r) in rules.iter().enumerate() {
+            if feeds[i] {
+                if let Err(e) = engine.add_rule(r) {
+                    problems.push(Problem {
+                        origin: detector.rules()[i].origin.clone(),
+                        reason: format!("rule {:?} does not compile for correlation: {e}", r.title),
+                    });
+                    feeds[i] = false;
+                }
+            }
+        }
+        if correlations.is_empty() {
+            return (None, problems);
+        }
+        let hidden = shown
+            .iter()
+            .zip(&generated)
+            .map(|(shown, generated)| !shown && !generated)
+            .collect();
+        (
+            Some(Correlator {
+                engine,
+                feeds,
+                hidden,
+                correlations,
+            }),
+            problems,
+        )
+    }
+
+    /// Per rule of the detector: does it feed a correlation?
+    pub fn feeds(&self) -> &[bool] {
+        &self.feeds
+    }
+
+    /// Per rule of the detector: are its own alerts hidden (it is there for its correlations)?
+    pub fn hidden(&self) -> &[bool] {
+        &self.hidden
+    }
+
+    pub fn correlations(&self) -> &[CorrelationInfo] {
+        &self.correlations
+    }
+
+    /// Feed one record that matched `hits` (indexes of the detector's rules) at
+    /// `timestamp_secs`; what fired. Records must come in time order.
+    pub fn feed(&mut self, record: &Value, hits: &[usize], timestamp_secs: i64) -> Vec<Fired> {
+        let event = TrailEvent::new(record);
+        let detections = self
+            .engine
+            .evaluate(&event)
+            .into_iter()
+            // Only what the detector (with its filters) reported.
+            .filter(|r| index_of(&r.header.custom_attributes).is_some_and(|i| hits.contains(&i)))
+            .collect();
+        self.engine
+            .process_with_detections(&event, detections, timestamp_secs)
+            .into_iter()
+            .filter_map(|r| {
+                let c = r.as_correlation()?;
+                Some(Fired {
+                    id: r
+                        .header
+                        .rule_id
+                        .clone()
+                        .unwrap_or_else(|| r.header.rule_title.clone()),
+                    title: r.header.rule_title.clone(),
+                    level: r.header.level,
+                    tags: r.header.tags.clone(),
+                    kind: serde_json::to_value(c.correlation_type)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_else(|| format!("{:?}", c.correlation_type)),
+                    group: c.group_key.clone(),
+                    value: c.aggregated_value,
+                    timespan_secs: c.timespan_secs,
+                })
+            })
+            .collect()
+    }
+}
