@@ -274,6 +274,7 @@ fn detections_as_sql_join_the_events_behind_them() {
         truth["openings"].as_array().unwrap().len(),
         "{err}"
     );
+    assert!(err.contains("does not run correlation rules yet"), "{err}");
     assert!(
         rows.iter()
             .all(|r| r.ends_with(",AuthorizeSecurityGroupIngress")

@@ -82,6 +82,16 @@ fn load(rules: Option<&str>, report: &ScanReport) -> Detector {
             format!("rule not loaded: {}", p.reason),
         );
     }
+    if let Some((corr, origin)) = set.correlations.first() {
+        report.warn(
+            origin.to_string(),
+            format!(
+                "detections() does not run correlation rules yet ({} here, e.g. {:?}); `trailql detect` does. The rules they reference are rows of their own here",
+                set.correlations.len(),
+                corr.title
+            ),
+        );
+    }
     detector
 }
 
