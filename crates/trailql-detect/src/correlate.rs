@@ -83,18 +83,14 @@ fn rows(
         } else {
             Vec::new()
         };
-        let show = hidden.is_null(i);
-        let base = row.clone();
-        if show {
+        let completed: Vec<_> = fired.iter().map(|f| fired_row(&row, f, &at)).collect();
+        if hidden.is_null(i) {
             table.rows.push(row);
         }
-        for f in fired {
-            correlation.fired.lock().expect("fired lock").add(
-                alert::level_name(f.level),
-                &f.title,
-                1,
-            );
-            table.rows.push(fired_row(&base, &f, &at));
+        table.rows.extend(completed);
+        let mut counted = correlation.fired.lock().expect("fired lock");
+        for f in &fired {
+            counted.add(alert::level_name(f.level), &f.title, 1);
         }
     }
     Ok(table.to_batch())

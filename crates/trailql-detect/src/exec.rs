@@ -48,10 +48,6 @@ impl Counts {
         }
     }
 
-    pub fn alerts(&self) -> u64 {
-        self.by_rule.iter().map(|n| n.load(Ordering::Relaxed)).sum()
-    }
-
     /// Alerts counted by level and rule, leaving out the rules `hidden` marks (there for their
     /// correlations only; an empty slice hides none).
     pub fn summary(&self, detector: &Detector, hidden: &[bool]) -> alert::Summary {
@@ -84,7 +80,7 @@ pub fn alert_schema(feed: bool) -> SchemaRef {
         let names: Vec<&'static str> = COLUMNS.iter().chain(&FEED_COLUMNS).copied().collect();
         text_schema(&names)
     } else {
-        text_schema(&COLUMNS)
+        alert::schema()
     }
 }
 

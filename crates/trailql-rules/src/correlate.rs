@@ -74,7 +74,6 @@ impl Correlator {
             r.id.iter().chain(&r.name).cloned().collect()
         };
         let mut feeds = vec![false; rules.len()];
-        let mut shown = vec![true; rules.len()];
         let mut generated = vec![false; rules.len()];
         // Once a group fires, its window starts again: a burst of 25 reads over a threshold of
         // 10 is two alerts, not sixteen (a rule may say otherwise with `rsigma.action: alert`).
@@ -94,7 +93,6 @@ impl Correlator {
             for (i, r) in rules.iter().enumerate() {
                 if names(r).iter().any(|n| corr.rules.contains(n)) {
                     feeds[i] = true;
-                    shown[i] = false;
                     generated[i] |= corr.generate;
                 }
             }
@@ -120,10 +118,10 @@ impl Correlator {
         if correlations.is_empty() {
             return (None, problems);
         }
-        let hidden = shown
+        let hidden = feeds
             .iter()
             .zip(&generated)
-            .map(|(shown, generated)| !shown && !generated)
+            .map(|(feeds, generated)| *feeds && !generated)
             .collect();
         (
             Some(Correlator {
