@@ -69,7 +69,42 @@ pub struct Doc {
 
 /// The `trailql:` block of a rule (empty for rules outside the pack).
 pub fn doc(rule: &rsigma_parser::SigmaRule) -> Doc {
-    let Some(block) = rule.custom_attributes.get("trailql") else {
+    doc_of(&rule.custom_attributes)
+}
+
+/// The `trailql:` block of a correlation rule. Its tests are sequences of records, fed in
+/// order: after `match` the correlation has fired, after `nomatch` it has not (see
+/// [`sequence`]).
+pub fn correlation_doc(rule: &rsigma_parser::CorrelationRule) -> Doc {
+    doc_of(&rule.custom_attributes)
+}
+
+/// A correlation test's records with their times (seconds from the start), in order. An entry
+/// is a record, one second after the one before, or `{repeat: N, every: S, record: {…}}`: N
+/// copies, S seconds apart (default 1).
+pub fn sequence(entries: &[Value]) -> Vec<(i64, Value)> {
+    let mut out = Vec::new();
+    let mut t = 0_i64;
+    for e in entries {
+        match (e.get("repeat").and_then(Value::as_u64), e.get("record")) {
+            (Some(n), Some(record)) => {
+                let every = e.get("every").and_then(Value::as_i64).unwrap_or(1);
+                for _ in 0..n {
+                    out.push((t, record.clone()));
+                    t += every;
+                }
+            }
+            _ => {
+                out.push((t, e.clone()));
+                t += 1;
+            }
+        }
+    }
+    out
+}
+
+fn doc_of(attributes: &std::collections::HashMap<String, yaml_serde::Value>) -> Doc {
+    let Some(block) = attributes.get("trailql") else {
         return Doc::default();
     };
     let block = serde_json::to_value(block).unwrap_or(Value::Null);

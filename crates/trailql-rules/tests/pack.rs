@@ -50,6 +50,73 @@ fn every_pack_rule_is_documented_and_passes_its_own_tests() {
     }
 }
 
+/// Each pack correlation is documented like a rule and fires on its own `tests.match` sequence
+/// (fed in time order, as `detect` feeds it) and not on its `tests.nomatch` one.
+#[test]
+fn every_pack_correlation_is_documented_and_passes_its_own_tests() {
+    let set = pack::builtin();
+    let (detector, _) = Detector::new(&set);
+    assert!(
+        set.correlations.len() >= 7,
+        "the pack's correlations: {}",
+        set.correlations.len()
+    );
+    let kinds: std::collections::BTreeSet<String> = set
+        .correlations
+        .iter()
+        .map(|(c, _)| format!("{:?}", c.correlation_type))
+        .collect();
+    assert!(kinds.len() >= 3, "several kinds of correlation: {kinds:?}");
+    for (corr, at) in &set.correlations {
+        let id = corr.id.clone().expect("an id");
+        assert!(
+            corr.description.as_deref().is_some_and(|d| d.len() > 20),
+            "{at}: What it detects (description)"
+        );
+        assert!(!corr.falsepositives.is_empty(), "{at}: False positives");
+        assert!(corr.level.is_some(), "{at}: level");
+        assert!(
+            corr.tags.iter().any(|t| t.starts_with("attack.")),
+            "{at}: an ATT&CK tag"
+        );
+        let doc = pack::correlation_doc(corr);
+        assert!(!doc.why.is_empty(), "{at}: Why it matters (trailql.why)");
+        assert!(!doc.example.is_empty(), "{at}: Example (trailql.example)");
+        assert!(
+            !doc.matching.is_empty() && !doc.not_matching.is_empty(),
+            "{at}: tests.match and tests.nomatch"
+        );
+        let fired = |entries: &[serde_json::Value]| -> usize {
+            let (correlator, problems) = trailql_rules::Correlator::new(&set, &detector);
+            assert!(problems.is_empty(), "{problems:#?}");
+            let mut correlator = correlator.expect("the pack has correlations");
+            let t0 = 1_722_500_000;
+            let mut n = 0;
+            for (t, record) in pack::sequence(entries) {
+                let hits: Vec<usize> = detector.evaluate(&record).iter().map(|h| h.rule).collect();
+                n += correlator
+                    .feed(&record, &hits, t0 + t)
+                    .iter()
+                    .filter(|f| f.id == id)
+                    .count();
+            }
+            n
+        };
+        assert_eq!(
+            fired(&doc.matching),
+            1,
+            "{at}: {:?} should fire once on tests.match",
+            corr.title
+        );
+        assert_eq!(
+            fired(&doc.not_matching),
+            0,
+            "{at}: {:?} should not fire on tests.nomatch",
+            corr.title
+        );
+    }
+}
+
 fn sigmahq(sub: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/sigmahq")
