@@ -6,7 +6,8 @@
 //! The engine is stateful and expects events in time order: the caller feeds it the matching
 //! records sorted by event time (CloudTrail delivers files out of order), once each, with the
 //! rules each matched. Its memory is its open windows, bounded by the number of groups. After a
-//! group fires its window is reset, so a long burst alerts once per threshold reached.
+//! group fires its window is reset, so a long burst alerts once per threshold reached. Windows
+//! that time has moved past are let go every few thousand records.
 
 use rsigma_eval::{CorrelationAction, CorrelationConfig, CorrelationEngine};
 use rsigma_parser::Level;
@@ -50,7 +51,13 @@ pub struct Correlator {
     /// Per rule of the detector: are its own alerts hidden (`generate: false`, the default)?
     hidden: Vec<bool>,
     correlations: Vec<CorrelationInfo>,
+    /// Records fed since expired windows were last let go.
+    since_evict: usize,
 }
+
+/// Expired windows are let go every this many records fed, so that the state holds the groups
+/// open now, not every group seen (rsigma-eval only evicts at 100 k groups on its own).
+const EVICT_EVERY: usize = 4096;
 
 impl std::fmt::Debug for Correlator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -129,6 +136,7 @@ impl Correlator {
                 feeds,
                 hidden,
                 correlations,
+                since_evict: 0,
             }),
             problems,
         )
@@ -151,6 +159,11 @@ impl Correlator {
     /// Feed one record that matched `hits` (indexes of the detector's rules) at
     /// `timestamp_secs`; what fired. Records must come in time order.
     pub fn feed(&mut self, record: &Value, hits: &[usize], timestamp_secs: i64) -> Vec<Fired> {
+        self.since_evict += 1;
+        if self.since_evict >= EVICT_EVERY {
+            self.since_evict = 0;
+            self.engine.evict_expired(timestamp_secs);
+        }
         let event = TrailEvent::new(record);
         let detections = self
             .engine

@@ -9,10 +9,12 @@ pub mod event;
 pub mod literals;
 pub mod load;
 pub mod pack;
+pub mod placeholders;
 
 pub use correlate::{CorrelationInfo, Correlator, Fired};
 pub use detector::{Detector, Hit, RuleInfo};
 pub use event::TrailEvent;
 pub use literals::Needle;
 pub use load::{Origin, Problem, RuleSet};
+pub use placeholders::Placeholders;
 pub use rsigma_parser::Level;
