@@ -391,6 +391,10 @@ pub struct DetectArgs {
     /// Sigma filter files (known-good activity to silence); repeat for several.
     #[arg(long = "filter", value_name = "FILE", help_heading = "Rules")]
     pub filters: Vec<PathBuf>,
+    /// Values for the rules' `|expand` placeholders: YAML, `name: value` or `name: [values]`
+    /// (or a processing pipeline's `vars:` block).
+    #[arg(long, value_name = "FILE", help_heading = "Rules")]
+    pub placeholders: Option<PathBuf>,
     /// Run only the --rules given, not the bundled pack.
     #[arg(long, help_heading = "Rules")]
     pub no_builtin: bool,
@@ -410,4 +414,8 @@ pub struct DetectArgs {
     /// Write the alerts to a file instead of standard output.
     #[arg(short, long, value_name = "FILE", help_heading = "Output")]
     pub output: Option<PathBuf>,
+    /// Also write a self-contained HTML report: the alerts on a timeline by actor and level,
+    /// their table, and the rules that ran.
+    #[arg(long, value_name = "FILE.html", help_heading = "Output")]
+    pub report: Option<PathBuf>,
 }

@@ -6,7 +6,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use std::path::Path;
+use std::sync::Mutex;
+
+use anyhow::{bail, Context, Result};
+use datafusion::arrow::util::display::array_value_to_string;
 use datafusion::common::config::ConfigNonZeroUsize;
 use datafusion::dataframe::DataFrame;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -14,8 +18,8 @@ use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::prelude::{col, lit, when};
 use futures::StreamExt;
 use trailql_detect::{alert, correlate, Correlation, DetectionsTable, Feed};
-use trailql_investigate::TextTable;
-use trailql_rules::{pack, Correlator, Detector, RuleSet};
+use trailql_investigate::{html, TextTable};
+use trailql_rules::{pack, Correlator, Detector, Placeholders, RuleSet};
 use trailql_sql::Engine;
 
 use crate::args::{DetectArgs, Format};
@@ -29,6 +33,146 @@ const SORT_BATCH: usize = 1024;
 
 /// Alerts a terminal table shows at most (the others are counted, and written by other formats).
 const TABLE_ROWS: usize = 1000;
+
+/// Alerts an HTML report shows at most (the summary says how many there are).
+const REPORT_ROWS: usize = 2000;
+
+/// The columns of the HTML report's table.
+const REPORT_COLUMNS: [&str; 11] = [
+    "event_time",
+    "level",
+    "rule_title",
+    "actor",
+    "event_name",
+    "account",
+    "region",
+    "source_ip",
+    "error_code",
+    "matched",
+    "event_id",
+];
+
+/// The stream as it is, copying the report's columns of its first `max` rows into `into`.
+fn tee(
+    stream: SendableRecordBatchStream,
+    into: Arc<Mutex<TextTable>>,
+    max: usize,
+) -> datafusion::common::Result<SendableRecordBatchStream> {
+    let schema = stream.schema();
+    let columns = REPORT_COLUMNS
+        .iter()
+        .map(|c| schema.index_of(c))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let copied = stream.inspect(move |batch| {
+        let Ok(batch) = batch else { return };
+        let mut table = into.lock().unwrap_or_else(|e| e.into_inner());
+        for row in 0..batch.num_rows() {
+            if table.rows.len() >= max {
+                break;
+            }
+            table.rows.push(
+                columns
+                    .iter()
+                    .map(|&c| {
+                        let array = batch.column(c);
+                        (!array.is_null(row))
+                            .then(|| array_value_to_string(array, row).ok())
+                            .flatten()
+                    })
+                    .collect(),
+            );
+        }
+    });
+    Ok(Box::pin(RecordBatchStreamAdapter::new(schema, copied)))
+}
+
+/// The HTML report of a run: the collected alerts on a timeline and in a table, the rules.
+fn write_report(
+    path: &Path,
+    table: &TextTable,
+    total: u64,
+    levels: &str,
+    rules: String,
+    sources: Vec<String>,
+) -> Result<()> {
+    let column = |name: &str| table.columns.iter().position(|c| *c == name);
+    let (time, level, title, actor, event) = (
+        column("event_time"),
+        column("level"),
+        column("rule_title"),
+        column("actor"),
+        column("event_name"),
+    );
+    let cell = |row: &[Option<String>], i: Option<usize>| {
+        i.and_then(|i| row[i].clone()).unwrap_or_default()
+    };
+    let points = table
+        .rows
+        .iter()
+        .map(|row| {
+            let level = cell(row, level);
+            html::Point {
+                time: cell(row, time),
+                who: cell(row, actor),
+                what: format!("{}: {}", cell(row, title), cell(row, event)),
+                class: html::LEVEL_LEGEND
+                    .iter()
+                    .find(|(l, _)| *l == level)
+                    .map_or("unknown", |(l, _)| *l),
+            }
+        })
+        .collect();
+    let shown = table.rows.len() as u64;
+    let mut summary = format!("{} alert(s)", summary::thousands(total));
+    if total > 0 {
+        summary.push_str(&format!(" ({levels})"));
+    }
+    if shown < total {
+        summary.push_str(&format!(
+            "; the first {} are shown (all of them with --format csv|jsonl|json|parquet --output FILE)",
+            summary::thousands(shown)
+        ));
+    }
+    let report = html::Report {
+        title: "trailql detect".into(),
+        summary,
+        points,
+        table,
+        sql: String::new(),
+        sources,
+        legend: html::LEVEL_LEGEND,
+        rules: Some(rules),
+    };
+    std::fs::write(path, html::render(&report))
+        .with_context(|| format!("cannot write the report to {}", path.display()))
+}
+
+/// The rules a run used, one a line, for the report.
+fn rules_text(detector: &Detector, correlator: Option<&Correlator>, hidden: &[bool]) -> String {
+    let mut lines = Vec::new();
+    for (i, r) in detector.rules().iter().enumerate() {
+        let note = if hidden.get(i).copied().unwrap_or(false) {
+            " (for correlations only)"
+        } else {
+            ""
+        };
+        lines.push(format!(
+            "{:<13} {}{note}  [{}]",
+            alert::level_name(r.level),
+            r.title,
+            r.origin
+        ));
+    }
+    for c in correlator.map(|c| c.correlations()).unwrap_or_default() {
+        lines.push(format!(
+            "{:<13} {} (correlation)  [{}]",
+            alert::level_name(c.level),
+            c.title,
+            c.origin
+        ));
+    }
+    lines.join("\n")
+}
 
 /// Alerts in the order an analyst reads them: by event time, the highest level first, then rule
 /// and event.
@@ -81,6 +225,11 @@ fn rules(a: &DetectArgs) -> Result<(Detector, Option<Correlator>, RuleSet)> {
     }
     for p in a.rules.iter().chain(&a.filters) {
         set.add_path(p);
+    }
+    if let Some(path) = &a.placeholders {
+        Placeholders::read(path)
+            .map_err(|p| anyhow::anyhow!("--placeholders {p}"))?
+            .apply(&mut set);
     }
     // LevelArg lists the levels lowest first, as alert::LEVELS does.
     let min = a.level.map(|l| l as u8);
@@ -204,7 +353,12 @@ pub fn run(a: DetectArgs) -> Result<ExitCode> {
             hidden: hidden.clone(),
         });
     }
+    let rules_run = a
+        .report
+        .as_ref()
+        .map(|_| rules_text(&detector, correlator.as_ref(), &hidden));
     let correlation = correlator.map(Correlation::new);
+    let collected = Arc::new(Mutex::new(TextTable::new(&REPORT_COLUMNS)));
     let rt = crate::runtime()?;
     let progress = summary::Progress::start(
         engine.report.clone(),
@@ -215,6 +369,9 @@ pub fn run(a: DetectArgs) -> Result<ExitCode> {
         let mut stream = alerts.execute_stream().await?;
         if let Some(c) = &correlation {
             stream = correlate(stream, c.clone(), engine.report.clone());
+        }
+        if a.report.is_some() {
+            stream = tee(stream, collected.clone(), REPORT_ROWS)?;
         }
         if a.format == Format::Table {
             stream = brief(stream, TABLE_ROWS)?;
@@ -239,6 +396,20 @@ pub fn run(a: DetectArgs) -> Result<ExitCode> {
             summary::thousands(total)
         );
     }
+    if let (Some(path), Some(rules)) = (&a.report, rules_run) {
+        let table = collected.lock().unwrap_or_else(|e| e.into_inner());
+        write_report(
+            path,
+            &table,
+            total,
+            &s.levels(),
+            rules,
+            a.scan.source.sources.clone(),
+        )?;
+        if !a.scan.quiet {
+            eprintln!("trailql: report written to {}", path.display());
+        }
+    }
     if !a.scan.quiet {
         summary::print(&engine.report, None, started.elapsed(), false);
         let mut err = std::io::stderr().lock();
@@ -262,6 +433,12 @@ pub fn run(a: DetectArgs) -> Result<ExitCode> {
         for ((_, title), n) in &s.by_rule {
             let _ = writeln!(err, "  {n:>6}  {title}");
         }
+    }
+    let unfed = correlation.as_ref().map_or(0, |c| c.unfed());
+    if a.scan.strict && unfed > 0 {
+        bail!(
+            "{unfed} record(s) could not be fed to the correlations (--strict; see the warnings)"
+        );
     }
     if a.scan.strict && unevaluated > 0 {
         bail!(

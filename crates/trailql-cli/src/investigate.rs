@@ -91,6 +91,8 @@ impl Done<'_> {
                 table,
                 sql,
                 sources: self.args.scan.source.sources.clone(),
+                legend: html::EVENT_LEGEND,
+                rules: None,
             };
             std::fs::write(path, html::render(&report))
                 .with_context(|| format!("cannot write the report to {}", path.display()))?;

@@ -1,6 +1,7 @@
 //! Memory stays bounded whatever the input: validation of a year of hourly digests (flat from
 //! one month to twelve), and scans over decompression bombs and a file inflating past 100 MB.
 
+use std::collections::BTreeSet;
 use std::process::Command;
 
 use trailql_testkit::signed;
@@ -192,9 +193,39 @@ detection:
 level: low
 ";
 
-/// Peak RSS of `detect` writing one alert per event of a generated trail of `events`, and the
-/// alerts written.
-fn detect_peak(events: usize) -> (f64, Vec<String>) {
+/// The same rule feeding a correlation with one group per event (`group-by: eventID`): every
+/// record goes through the sort with its JSON, and the correlator opens 250 k groups, whose
+/// windows (five minutes) must be let go as time moves on.
+const EVERY_EVENT_CORRELATED: &str = "title: Every event
+id: 0f4c9c1e-6a52-4c55-9e2f-7d1a0f3b2a10
+name: every_event
+logsource:
+  product: aws
+  service: cloudtrail
+detection:
+  selection:
+    eventVersion|exists: true
+  condition: selection
+level: low
+---
+title: The same event twice
+id: 7a0d2b4e-1c3f-4e5a-9b6d-8c2e0f4a1b37
+correlation:
+  type: event_count
+  rules:
+    - every_event
+  group-by:
+    - eventID
+  timespan: 5m
+  condition:
+    gte: 2
+  generate: true
+level: medium
+";
+
+/// Peak RSS of `detect` with `rules` (which alert on every event) over a generated trail of
+/// `events`, and the alerts' times as written.
+fn detect_peak(events: usize, rules: &str) -> (f64, Vec<String>, BTreeSet<String>) {
     let dir = tempfile::tempdir().unwrap();
     let trail = dir.path().join("trail");
     let gen = Command::new(env!("CARGO_BIN_EXE_trailql"))
@@ -210,7 +241,7 @@ fn detect_peak(events: usize) -> (f64, Vec<String>) {
         .unwrap();
     assert!(gen.status.success());
     let rule = dir.path().join("every.yml");
-    std::fs::write(&rule, EVERY_EVENT).unwrap();
+    std::fs::write(&rule, rules).unwrap();
     let out = dir.path().join("alerts.jsonl");
     let (status, peak) = run_peak_mib(
         Command::new(env!("CARGO_BIN_EXE_trailql"))
@@ -222,22 +253,21 @@ fn detect_peak(events: usize) -> (f64, Vec<String>) {
             .arg(&out),
     );
     assert!(status.success(), "detect over {events} events failed");
-    let times = std::fs::read_to_string(&out)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["event_time"].as_str().unwrap().to_string()
-        })
-        .collect();
-    (peak, times)
+    let mut times = Vec::new();
+    let mut titles = BTreeSet::new();
+    for l in std::fs::read_to_string(&out).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        times.push(v["event_time"].as_str().unwrap().to_string());
+        titles.insert(v["rule_title"].as_str().unwrap().to_string());
+    }
+    (peak, times, titles)
 }
 
 #[test]
 fn detect_streams_and_sorts_its_alerts_in_bounded_memory() {
     let mut peaks = Vec::new();
     for events in [50_000, 250_000] {
-        let (peak, times) = detect_peak(events);
+        let (peak, times, _) = detect_peak(events, EVERY_EVENT);
         // Every event is an alert (the generator writes about the number asked for), and
         // they come out sorted by time although the sort spilled.
         assert!(
@@ -253,5 +283,28 @@ fn detect_streams_and_sorts_its_alerts_in_bounded_memory() {
     assert!(
         peaks[1] < peaks[0] + 48.0,
         "detect memory grows with the alerts: {peaks:.1?} MiB"
+    );
+}
+
+#[test]
+fn correlations_with_a_group_per_event_run_in_bounded_memory() {
+    let mut peaks = Vec::new();
+    for events in [50_000, 250_000] {
+        let (peak, times, titles) = detect_peak(events, EVERY_EVENT_CORRELATED);
+        // No event is in the trail twice: the rule's own alerts only.
+        assert!(
+            times.len() > events * 9 / 10,
+            "{} alerts for {events} events",
+            times.len()
+        );
+        assert_eq!(titles, BTreeSet::from(["Every event".to_string()]));
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "alerts not sorted");
+        peaks.push(peak);
+    }
+    eprintln!("correlated detect peak RSS, 50 k and 250 k events: {peaks:.1?} MiB");
+    assert!(peaks[1] < 256.0, "250 k events took {:.1} MiB", peaks[1]);
+    assert!(
+        peaks[1] < peaks[0] + 48.0,
+        "correlation memory grows with the data: {peaks:.1?} MiB"
     );
 }

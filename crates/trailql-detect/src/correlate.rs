@@ -3,6 +3,7 @@
 //! the [`Correlator`], whose alerts are written right after the alert that completed them.
 //! Alerts of rules that exist only for their correlations (`generate: false`) are dropped here.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
@@ -21,6 +22,8 @@ use crate::alert::{self, Summary, COLUMNS};
 pub struct Correlation {
     correlator: Mutex<Correlator>,
     fired: Mutex<Summary>,
+    /// Records that could not be fed (no readable time, JSON that does not read back).
+    unfed: AtomicU64,
 }
 
 impl Correlation {
@@ -28,7 +31,13 @@ impl Correlation {
         Arc::new(Correlation {
             correlator: Mutex::new(correlator),
             fired: Mutex::new(Summary::default()),
+            unfed: AtomicU64::new(0),
         })
+    }
+
+    /// Records that could not be fed to the correlations (each is also a warning).
+    pub fn unfed(&self) -> u64 {
+        self.unfed.load(Ordering::Relaxed)
     }
 
     /// Correlation alerts by level and rule.
@@ -80,6 +89,10 @@ fn rows(
                 time,
                 report,
             )
+            .unwrap_or_else(|| {
+                correlation.unfed.fetch_add(1, Ordering::Relaxed);
+                Vec::new()
+            })
         } else {
             Vec::new()
         };
@@ -96,7 +109,7 @@ fn rows(
     Ok(table.to_batch())
 }
 
-/// Feed the record of one alert row; what fired.
+/// Feed the record of one alert row; what fired, or `None` when it could not be fed.
 fn feed_one(
     correlator: &mut Correlator,
     row: &[Option<String>],
@@ -104,7 +117,7 @@ fn feed_one(
     hits: &str,
     time: usize,
     report: &ScanReport,
-) -> Vec<Fired> {
+) -> Option<Vec<Fired>> {
     let file = row[COLUMNS.len() - 1].clone().unwrap_or_default();
     let Some(ts) = row[time]
         .as_deref()
@@ -118,7 +131,7 @@ fn feed_one(
                 row[time]
             ),
         );
-        return Vec::new();
+        return None;
     };
     let record: serde_json::Value = match serde_json::from_str(json) {
         Ok(v) => v,
@@ -127,11 +140,11 @@ fn feed_one(
                 file,
                 format!("a record was not fed to the correlations: {e}"),
             );
-            return Vec::new();
+            return None;
         }
     };
     let hits: Vec<usize> = hits.split(',').filter_map(|h| h.parse().ok()).collect();
-    correlator.feed(&record, &hits, ts)
+    Some(correlator.feed(&record, &hits, ts))
 }
 
 /// A correlation's alert, in the context of the alert that completed it.

@@ -9,7 +9,9 @@
 //! ```
 //!
 //! A rule file that does not load is a warning of the scan (named with its reason); the other
-//! rules run.
+//! rules run. Correlation rules run too: the alerts are then sorted by event time (in memory,
+//! or spilled under the session's memory limit) and the correlations' alerts are rows among
+//! them.
 
 use std::sync::Arc;
 
@@ -21,9 +23,10 @@ use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use trailql_investigate::Scope;
-use trailql_rules::{pack, Detector, RuleSet};
+use trailql_rules::{pack, Correlator, Detector, RuleSet};
 use trailql_sql::ScanReport;
 
+use crate::correlate_exec::CorrelateExec;
 use crate::exec::{alert_schema, Counts, Feed};
 use crate::scan::plan;
 
@@ -35,6 +38,8 @@ pub struct DetectionsTable {
     report: Arc<ScanReport>,
     counts: Arc<Counts>,
     feed: Option<Arc<Feed>>,
+    /// The rule set whose correlations a scan runs (over the alerts, sorted by time).
+    correlations: Option<Arc<RuleSet>>,
     schema: SchemaRef,
 }
 
@@ -48,8 +53,23 @@ impl DetectionsTable {
             scope,
             report,
             feed: None,
+            correlations: None,
             schema: alert_schema(false),
         }
+    }
+
+    /// Also run the correlations of `set` (whose rules `detector` compiled): each scan feeds
+    /// them the alerts in event-time order; the rows are the alerts, with the correlations'
+    /// among them and without those of rules that exist only for correlations.
+    pub fn correlating(mut self, set: Arc<RuleSet>) -> DetectionsTable {
+        if let (Some(c), _) = Correlator::new(&set, &self.detector) {
+            self.feed = Some(Arc::new(Feed {
+                feeds: c.feeds().to_vec(),
+                hidden: c.hidden().to_vec(),
+            }));
+            self.correlations = Some(set);
+        }
+        self
     }
 
     /// Also the columns a correlator reads ([`crate::exec::FEED_COLUMNS`]).
@@ -65,8 +85,8 @@ impl DetectionsTable {
     }
 }
 
-/// The rules `detections(…)` runs; problems are warnings of the scan.
-fn load(rules: Option<&str>, report: &ScanReport) -> Detector {
+/// The rules `detections(…)` runs, with their set; problems are warnings of the scan.
+fn load(rules: Option<&str>, report: &ScanReport) -> (Detector, RuleSet) {
     let set = match rules {
         None => pack::builtin(),
         Some(p) => {
@@ -76,23 +96,19 @@ fn load(rules: Option<&str>, report: &ScanReport) -> Detector {
         }
     };
     let (detector, problems) = Detector::new(&set);
-    for p in set.problems.iter().chain(&problems) {
+    let (_, correlation_problems) = Correlator::new(&set, &detector);
+    for p in set
+        .problems
+        .iter()
+        .chain(&problems)
+        .chain(&correlation_problems)
+    {
         report.warn(
             p.origin.to_string(),
             format!("rule not loaded: {}", p.reason),
         );
     }
-    if let Some((corr, origin)) = set.correlations.first() {
-        report.warn(
-            origin.to_string(),
-            format!(
-                "detections() does not run correlation rules yet ({} here, e.g. {:?}); `trailql detect` does. The rules they reference are rows of their own here",
-                set.correlations.len(),
-                corr.title
-            ),
-        );
-    }
-    detector
+    (detector, set)
 }
 
 #[async_trait::async_trait]
@@ -115,7 +131,13 @@ impl TableProvider for DetectionsTable {
         let Some(state) = session.as_any().downcast_ref::<SessionState>() else {
             return plan_err!("detections() needs a full DataFusion session");
         };
-        Ok(Arc::new(
+        // With correlations, the alerts (with their records) go through a sort and the
+        // correlator, which then picks the columns asked for.
+        let (inner, outer) = match &self.correlations {
+            Some(_) => (None, projection.cloned()),
+            None => (projection.cloned(), None),
+        };
+        let detect = Arc::new(
             plan(
                 state,
                 self.report.clone(),
@@ -123,10 +145,20 @@ impl TableProvider for DetectionsTable {
                 self.counts.clone(),
                 self.feed.clone(),
                 &self.scope,
-                projection.cloned(),
+                inner,
             )
             .await?,
-        ))
+        );
+        match &self.correlations {
+            None => Ok(detect),
+            Some(set) => Ok(Arc::new(CorrelateExec::new(
+                detect,
+                set.clone(),
+                self.detector.clone(),
+                self.report.clone(),
+                outer,
+            )?)),
+        }
     }
 }
 
@@ -156,12 +188,11 @@ impl TableFunctionImpl for Detections {
                 )
             }
         };
-        let detector = load(rules.as_deref(), &self.report);
-        Ok(Arc::new(DetectionsTable::new(
-            Arc::new(detector),
-            Scope::default(),
-            self.report.clone(),
-        )))
+        let (detector, set) = load(rules.as_deref(), &self.report);
+        Ok(Arc::new(
+            DetectionsTable::new(Arc::new(detector), Scope::default(), self.report.clone())
+                .correlating(Arc::new(set)),
+        ))
     }
 }
 
