@@ -348,10 +348,7 @@ pub fn run(a: DetectArgs) -> Result<ExitCode> {
         .map(|c| c.hidden().to_vec())
         .unwrap_or_default();
     if let Some(c) = &correlator {
-        table = table.feeding(Feed {
-            feeds: c.feeds().to_vec(),
-            hidden: hidden.clone(),
-        });
+        table = table.feeding(Feed::of(c));
     }
     let rules_run = a
         .report

@@ -72,6 +72,19 @@ pub const FEED_COLUMNS: [&str; 3] = ["_feed", "_hits", "_hidden"];
 pub struct Feed {
     pub feeds: Vec<bool>,
     pub hidden: Vec<bool>,
+    /// What of a record to carry to the correlations (`None`: all of it).
+    pub paths: Option<trailql_rules::Paths>,
+}
+
+impl Feed {
+    /// What `correlator` needs of the detector's alerts.
+    pub fn of(correlator: &trailql_rules::Correlator) -> Feed {
+        Feed {
+            feeds: correlator.feeds().to_vec(),
+            hidden: correlator.hidden().to_vec(),
+            paths: correlator.paths().cloned(),
+        }
+    }
 }
 
 /// The schema of a run's alerts.
@@ -305,7 +318,10 @@ fn evaluate(batch: &RecordBatch, run: &Run, alerts: &mut Vec<Pending>) -> Result
                         .filter(|h| feed.feeds[h.rule])
                         .map(|h| h.rule.to_string())
                         .collect();
-                    extra[0] = Some(json.value(i).to_string());
+                    extra[0] = Some(match &feed.paths {
+                        Some(paths) => paths.cut(&record).to_string(),
+                        None => json.value(i).to_string(),
+                    });
                     extra[1] = Some(feeding.join(","));
                 }
                 if feed.hidden[hit.rule] {

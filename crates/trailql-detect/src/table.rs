@@ -63,10 +63,7 @@ impl DetectionsTable {
     /// among them and without those of rules that exist only for correlations.
     pub fn correlating(mut self, set: Arc<RuleSet>) -> DetectionsTable {
         if let (Some(c), _) = Correlator::new(&set, &self.detector) {
-            self.feed = Some(Arc::new(Feed {
-                feeds: c.feeds().to_vec(),
-                hidden: c.hidden().to_vec(),
-            }));
+            self.feed = Some(Arc::new(Feed::of(&c)));
             self.correlations = Some(set);
         }
         self

@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::detector::{index_of, Detector};
 use crate::event::TrailEvent;
 use crate::load::{Origin, Problem, RuleSet};
+use crate::slim::Paths;
 
 /// A correlation rule, as an alert names it.
 #[derive(Debug, Clone)]
@@ -53,6 +54,8 @@ pub struct Correlator {
     correlations: Vec<CorrelationInfo>,
     /// Records fed since expired windows were last let go.
     since_evict: usize,
+    /// The fields the feeding rules and the correlations read (`None`: any text).
+    paths: Option<Paths>,
 }
 
 /// Expired windows are let go every this many records fed, so that the state holds the groups
@@ -125,6 +128,15 @@ impl Correlator {
         if correlations.is_empty() {
             return (None, problems);
         }
+        let feeding: Vec<rsigma_parser::SigmaRule> = rules
+            .iter()
+            .zip(&feeds)
+            .filter(|(_, f)| **f)
+            .map(|(r, _)| r.clone())
+            .collect();
+        let all: Vec<rsigma_parser::CorrelationRule> =
+            set.correlations.iter().map(|(c, _)| c.clone()).collect();
+        let paths = Paths::for_rules(&feeding, &all);
         let hidden = feeds
             .iter()
             .zip(&generated)
@@ -137,6 +149,7 @@ impl Correlator {
                 hidden,
                 correlations,
                 since_evict: 0,
+                paths,
             }),
             problems,
         )
@@ -150,6 +163,12 @@ impl Correlator {
     /// Per rule of the detector: are its own alerts hidden (it is there for its correlations)?
     pub fn hidden(&self) -> &[bool] {
         &self.hidden
+    }
+
+    /// The fields the correlations need of a record they are fed (`None`: all of it): a
+    /// record cut down to them ([`Paths::cut`]) feeds them exactly as the whole one.
+    pub fn paths(&self) -> Option<&Paths> {
+        self.paths.as_ref()
     }
 
     pub fn correlations(&self) -> &[CorrelationInfo] {

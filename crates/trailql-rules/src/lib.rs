@@ -10,6 +10,7 @@ pub mod literals;
 pub mod load;
 pub mod pack;
 pub mod placeholders;
+pub mod slim;
 
 pub use correlate::{CorrelationInfo, Correlator, Fired};
 pub use detector::{Detector, Hit, RuleInfo};
@@ -18,3 +19,4 @@ pub use literals::Needle;
 pub use load::{Origin, Problem, RuleSet};
 pub use placeholders::Placeholders;
 pub use rsigma_parser::Level;
+pub use slim::Paths;
