@@ -49,7 +49,7 @@ pub fn rank_of(level: &str) -> u8 {
 
 impl Alert {
     pub fn new(rule: &RuleInfo, hit: &Hit, record: &Value, file: Option<String>) -> Alert {
-        let e = Event::from_record(record);
+        let e = Event::header_from_record(record);
         let mut seen = std::collections::BTreeSet::new();
         let matched = hit
             .fields

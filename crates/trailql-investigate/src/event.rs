@@ -47,6 +47,16 @@ impl Event {
     /// An event from a record's JSON, as CloudTrail writes it (keys matched ignoring case);
     /// free-form fields become their JSON text, as the table gives them.
     pub fn from_record(r: &serde_json::Value) -> Event {
+        Event::read(r, true)
+    }
+
+    /// The same without the free-form fields (`request`, `response`, `resources` are `None`):
+    /// who, what, when and where, without writing the payloads back to text.
+    pub fn header_from_record(r: &serde_json::Value) -> Event {
+        Event::read(r, false)
+    }
+
+    fn read(r: &serde_json::Value, payloads: bool) -> Event {
         use crate::sg::field;
         use serde_json::Value;
         let path = |keys: &[&str]| -> Option<&Value> {
@@ -76,9 +86,9 @@ impl Event {
             error_message: text(&["errorMessage"]),
             source_ip: text(&["sourceIPAddress"]),
             user_agent: text(&["userAgent"]),
-            request: text(&["requestParameters"]),
-            response: text(&["responseElements"]),
-            resources: text(&["resources"]),
+            request: payloads.then(|| text(&["requestParameters"])).flatten(),
+            response: payloads.then(|| text(&["responseElements"])).flatten(),
+            resources: payloads.then(|| text(&["resources"])).flatten(),
             identity: Identity {
                 kind: ui("type"),
                 arn: ui("arn"),
