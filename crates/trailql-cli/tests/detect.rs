@@ -312,13 +312,36 @@ fn secret_read(who: &str, m: u32, s: u32, n: usize) -> serde_json::Value {
     })
 }
 
+/// A day folder of account 111122223333 in us-east-1 on 2024-08-01, under `root`.
+fn day_folder(root: &Path) -> std::path::PathBuf {
+    let day = root.join("AWSLogs/111122223333/CloudTrail/us-east-1/2024/08/01");
+    std::fs::create_dir_all(&day).unwrap();
+    day
+}
+
+/// Write `records` as a CloudTrail log file `name` in `day`.
+fn write_log(day: &Path, name: &str, records: &[serde_json::Value]) {
+    let body = serde_json::json!({ "Records": records }).to_string();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, body.as_bytes()).unwrap();
+    std::fs::write(day.join(name), gz.finish().unwrap()).unwrap();
+}
+
+/// `records` in files of `per_file`, 5 minutes apart from 10:00, named with `tag`.
+fn write_logs(day: &Path, tag: &str, records: &[serde_json::Value], per_file: usize) {
+    for (f, chunk) in records.chunks(per_file).enumerate() {
+        let name = format!(
+            "111122223333_CloudTrail_us-east-1_20240801T10{:02}Z_{tag}{f}.json.gz",
+            f * 5
+        );
+        write_log(day, &name, chunk);
+    }
+}
+
 #[test]
 fn correlations_fire_once_per_burst_whatever_the_order_files_arrive_in() {
     let dir = tempfile::tempdir().unwrap();
-    let day = dir
-        .path()
-        .join("AWSLogs/111122223333/CloudTrail/us-east-1/2024/08/01");
-    std::fs::create_dir_all(&day).unwrap();
+    let day = day_folder(dir.path());
     // Twelve reads by `harvester` two per minute from 10:00 (the tenth at 10:04:30), written
     // latest first across three files; nine by `app`, under the threshold.
     let mut reads: Vec<serde_json::Value> = (0..12)
@@ -326,19 +349,7 @@ fn correlations_fire_once_per_burst_whatever_the_order_files_arrive_in() {
         .chain((0..9).map(|k| secret_read("app", k, 15, 100 + k as usize)))
         .collect();
     reads.reverse();
-    for (f, chunk) in reads.chunks(7).enumerate() {
-        let body = serde_json::json!({ "Records": chunk }).to_string();
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        std::io::Write::write_all(&mut gz, body.as_bytes()).unwrap();
-        std::fs::write(
-            day.join(format!(
-                "111122223333_CloudTrail_us-east-1_20240801T10{:02}Z_f{f}.json.gz",
-                f * 5
-            )),
-            gz.finish().unwrap(),
-        )
-        .unwrap();
-    }
+    write_logs(&day, "f", &reads, 7);
     let (json, err) = run_ok(trailql().args([
         "detect",
         "-s",
@@ -392,24 +403,11 @@ fn correlations_fire_once_per_burst_whatever_the_order_files_arrive_in() {
 /// A trail with planted openings plus a burst of secret reads (a correlation) in its own files.
 fn trail_with_burst(dir: &Path) -> serde_json::Value {
     let truth = generate(dir);
-    let day = dir.join("AWSLogs/111122223333/CloudTrail/us-east-1/2024/08/01");
-    std::fs::create_dir_all(&day).unwrap();
+    let day = day_folder(dir);
     let reads: Vec<serde_json::Value> = (0..12)
         .map(|k| secret_read("harvester", k / 2, (k % 2) * 30, k as usize))
         .collect();
-    for (f, chunk) in reads.chunks(5).enumerate() {
-        let body = serde_json::json!({ "Records": chunk }).to_string();
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        std::io::Write::write_all(&mut gz, body.as_bytes()).unwrap();
-        std::fs::write(
-            day.join(format!(
-                "111122223333_CloudTrail_us-east-1_20240801T10{:02}Z_b{f}.json.gz",
-                f * 5
-            )),
-            gz.finish().unwrap(),
-        )
-        .unwrap();
-    }
+    write_logs(&day, "b", &reads, 5);
     truth
 }
 
@@ -509,10 +507,7 @@ fn detect_writes_an_html_report_of_its_alerts() {
 #[test]
 fn a_record_without_a_readable_time_is_named_and_the_correlations_go_on() {
     let dir = tempfile::tempdir().unwrap();
-    let day = dir
-        .path()
-        .join("AWSLogs/111122223333/CloudTrail/us-east-1/2024/08/01");
-    std::fs::create_dir_all(&day).unwrap();
+    let day = day_folder(dir.path());
     let mut reads: Vec<serde_json::Value> = (0..10)
         .map(|k| secret_read("harvester", k, 0, k as usize))
         .collect();
@@ -522,11 +517,8 @@ fn a_record_without_a_readable_time_is_named_and_the_correlations_go_on() {
     let mut weird = secret_read("harvester", 3, 2, 98);
     weird["eventTime"] = serde_json::json!({"nested": [1, 2]});
     reads.push(weird);
-    let body = serde_json::json!({ "Records": reads }).to_string();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::Write::write_all(&mut gz, body.as_bytes()).unwrap();
     let name = "111122223333_CloudTrail_us-east-1_20240801T1000Z_odd.json.gz";
-    std::fs::write(day.join(name), gz.finish().unwrap()).unwrap();
+    write_log(&day, name, &reads);
     let (json, err) = run_ok(trailql().args([
         "detect",
         "-s",

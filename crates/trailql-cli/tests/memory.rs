@@ -263,48 +263,37 @@ fn detect_peak(events: usize, rules: &str) -> (f64, Vec<String>, BTreeSet<String
     (peak, times, titles)
 }
 
-#[test]
-fn detect_streams_and_sorts_its_alerts_in_bounded_memory() {
+/// `detect` with `rules` over 50 k and 250 k events: every event an alert, sorted although the
+/// sort spilled, only the rule `title`'s alerts, and peak RSS under 256 MB and flat.
+fn assert_detect_flat(rules: &str, title: &str) {
     let mut peaks = Vec::new();
     for events in [50_000, 250_000] {
-        let (peak, times, _) = detect_peak(events, EVERY_EVENT);
-        // Every event is an alert (the generator writes about the number asked for), and
-        // they come out sorted by time although the sort spilled.
+        let (peak, times, titles) = detect_peak(events, rules);
+        // The generator writes about the number of events asked for.
         assert!(
             times.len() > events * 9 / 10,
             "{} alerts for {events} events",
             times.len()
         );
         assert!(times.windows(2).all(|w| w[0] <= w[1]), "alerts not sorted");
+        assert_eq!(titles, BTreeSet::from([title.to_string()]));
         peaks.push(peak);
     }
-    eprintln!("detect peak RSS, 50 k and 250 k alerts: {peaks:.1?} MiB");
-    assert!(peaks[1] < 256.0, "250 k alerts took {:.1} MiB", peaks[1]);
+    eprintln!("{title}: detect peak RSS, 50 k and 250 k events: {peaks:.1?} MiB");
+    assert!(peaks[1] < 256.0, "250 k events took {:.1} MiB", peaks[1]);
     assert!(
         peaks[1] < peaks[0] + 48.0,
-        "detect memory grows with the alerts: {peaks:.1?} MiB"
+        "detect memory grows with the data: {peaks:.1?} MiB"
     );
 }
 
 #[test]
+fn detect_streams_and_sorts_its_alerts_in_bounded_memory() {
+    assert_detect_flat(EVERY_EVENT, "Every event");
+}
+
+/// No event is in the trail twice: the correlation never fires, but holds a group per event.
+#[test]
 fn correlations_with_a_group_per_event_run_in_bounded_memory() {
-    let mut peaks = Vec::new();
-    for events in [50_000, 250_000] {
-        let (peak, times, titles) = detect_peak(events, EVERY_EVENT_CORRELATED);
-        // No event is in the trail twice: the rule's own alerts only.
-        assert!(
-            times.len() > events * 9 / 10,
-            "{} alerts for {events} events",
-            times.len()
-        );
-        assert_eq!(titles, BTreeSet::from(["Every event".to_string()]));
-        assert!(times.windows(2).all(|w| w[0] <= w[1]), "alerts not sorted");
-        peaks.push(peak);
-    }
-    eprintln!("correlated detect peak RSS, 50 k and 250 k events: {peaks:.1?} MiB");
-    assert!(peaks[1] < 256.0, "250 k events took {:.1} MiB", peaks[1]);
-    assert!(
-        peaks[1] < peaks[0] + 48.0,
-        "correlation memory grows with the data: {peaks:.1?} MiB"
-    );
+    assert_detect_flat(EVERY_EVENT_CORRELATED, "Every event");
 }
