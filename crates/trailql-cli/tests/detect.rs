@@ -37,6 +37,16 @@ fn generate(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(dir.join("ground-truth.json")).unwrap()).unwrap()
 }
 
+/// `trailql detect -s SOURCE --format json EXTRA…`: its alerts and its stderr.
+fn detect_json(source: &Path, extra: &[&str]) -> (Vec<serde_json::Value>, String) {
+    let (json, err) = run_ok(
+        trailql()
+            .args(["detect", "-s", source.to_str().unwrap(), "--format", "json"])
+            .args(extra),
+    );
+    (alerts(&json), err)
+}
+
 fn alerts(json: &str) -> Vec<serde_json::Value> {
     serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"))
 }
@@ -105,16 +115,7 @@ fn the_pack_finds_every_planted_opening_and_only_those() {
     assert_eq!(alerts(&all), found);
 
     // --level and --tag choose rules; --start/--end and --account narrow the scan.
-    let (high, _) = run_ok(trailql().args([
-        "detect",
-        "-s",
-        src.to_str().unwrap(),
-        "--format",
-        "json",
-        "--level",
-        "high",
-    ]));
-    let high = alerts(&high);
+    let (high, _) = detect_json(&src, &["--level", "high"]);
     assert!(high.iter().any(|a| a["rule_title"] == SG_RULE));
     assert!(high
         .iter()
@@ -426,14 +427,7 @@ fn detect_over_s3_finds_what_it_finds_locally() {
     let moto = trailql_testkit::MotoServer::start();
     moto.create_bucket("detect-trail");
     moto.upload_dir("detect-trail", "", dir.path());
-    let (local, _) = run_ok(trailql().args([
-        "detect",
-        "-s",
-        dir.path().join("AWSLogs").to_str().unwrap(),
-        "--format",
-        "json",
-    ]));
-    let local = alerts(&local);
+    let (local, _) = detect_json(&dir.path().join("AWSLogs"), &[]);
     assert!(local.iter().any(|a| a["rule_title"] == SG_RULE));
     assert!(local
         .iter()
@@ -474,16 +468,7 @@ fn detect_writes_an_html_report_of_its_alerts() {
     trail_with_burst(dir.path());
     let src = dir.path().join("AWSLogs");
     let page = dir.path().join("alerts.html");
-    let (json, err) = run_ok(trailql().args([
-        "detect",
-        "-s",
-        src.to_str().unwrap(),
-        "--format",
-        "json",
-        "--report",
-        page.to_str().unwrap(),
-    ]));
-    let found = alerts(&json);
+    let (found, err) = detect_json(&src, &["--report", page.to_str().unwrap()]);
     assert!(err.contains("report written to"), "{err}");
     let html = std::fs::read_to_string(&page).unwrap();
     // One mark and one row per alert, each with its level; the rules that ran are listed.
@@ -519,18 +504,12 @@ fn a_record_without_a_readable_time_is_named_and_the_correlations_go_on() {
     reads.push(weird);
     let name = "111122223333_CloudTrail_us-east-1_20240801T1000Z_odd.json.gz";
     write_log(&day, name, &reads);
-    let (json, err) = run_ok(trailql().args([
-        "detect",
-        "-s",
-        dir.path().to_str().unwrap(),
-        "--format",
-        "json",
-    ]));
-    let bursts = alerts(&json)
-        .into_iter()
+    let (found, err) = detect_json(dir.path(), &[]);
+    let bursts = found
+        .iter()
         .filter(|a| a["rule_title"] == "Burst of secret reads by one principal")
         .count();
-    assert_eq!(bursts, 1, "{json}\n{err}");
+    assert_eq!(bursts, 1, "{found:#?}\n{err}");
     assert!(
         err.contains("no readable eventTime") && err.contains(name),
         "{err}"

@@ -193,22 +193,10 @@ detection:
 level: low
 ";
 
-/// The same rule feeding a correlation with one group per event (`group-by: eventID`): every
-/// record goes through the sort with its JSON, and the correlator opens 250 k groups, whose
-/// windows (five minutes) must be let go as time moves on.
-const EVERY_EVENT_CORRELATED: &str = "title: Every event
-id: 0f4c9c1e-6a52-4c55-9e2f-7d1a0f3b2a10
-name: every_event
-logsource:
-  product: aws
-  service: cloudtrail
-detection:
-  selection:
-    eventVersion|exists: true
-  condition: selection
-level: low
----
-title: The same event twice
+/// A correlation of the same rule (named `every_event`) with one group per event
+/// (`group-by: eventID`): every record goes through the sort with its fields, and the correlator
+/// opens 250 k groups, whose windows (five minutes) must be let go as time moves on.
+const CORRELATION: &str = "title: The same event twice
 id: 7a0d2b4e-1c3f-4e5a-9b6d-8c2e0f4a1b37
 correlation:
   type: event_count
@@ -295,5 +283,6 @@ fn detect_streams_and_sorts_its_alerts_in_bounded_memory() {
 /// No event is in the trail twice: the correlation never fires, but holds a group per event.
 #[test]
 fn correlations_with_a_group_per_event_run_in_bounded_memory() {
-    assert_detect_flat(EVERY_EVENT_CORRELATED, "Every event");
+    let rules = format!("{EVERY_EVENT}name: every_event\n---\n{CORRELATION}");
+    assert_detect_flat(&rules, "Every event");
 }
