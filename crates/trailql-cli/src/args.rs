@@ -100,6 +100,19 @@ names match ignoring case, dotted paths go through arrays (any element matches),
 reached by a path is its JSON text for contains/re. Only records holding a word some rule needs
 are parsed (--no-prefilter parses all).")]
     Detect(DetectArgs),
+    /// Keep a Parquet copy of the trail (incremental, deduplicated) that trailql, Athena, Spark,
+    /// Trino and DuckDB query; `-s LAKE` then reads it like the trail.
+    #[command(after_help = "Examples:
+  trailql lake sync -s ./AWSLogs --lake ./lake
+  trailql lake sync -s s3://org-trail-bucket --profile audit --lake s3://analytics/cloudtrail --start 2024-08-01
+  trailql query -s ./lake \"SELECT eventname, count(*) FROM cloudtrail_logs GROUP BY 1 ORDER BY 2 DESC\"
+  trailql lake compact --lake ./lake
+  trailql lake ddl --lake s3://analytics/cloudtrail --engine athena
+
+Layout: account=…/region=…/date=YYYY-MM-DD/*.parquet (the event's UTC day), rows sorted by
+eventtime, zstd. A re-run converts only new or changed files (manifest in _trailql/); an event
+delivered twice is one row.")]
+    Lake(LakeArgs),
     /// Print the table's columns (or Athena-style DDL with --ddl).
     Schema {
         /// Print a CREATE TABLE statement instead of the column list.
@@ -418,4 +431,69 @@ pub struct DetectArgs {
     /// their table, and the rules that ran.
     #[arg(long, value_name = "FILE.html", help_heading = "Output")]
     pub report: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct LakeArgs {
+    #[command(subcommand)]
+    pub command: LakeCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LakeCommand {
+    /// Convert the trail files the lake does not hold yet (new or changed since the last sync).
+    Sync(LakeSyncArgs),
+    /// Merge each partition's files into one (sorted, duplicates dropped), in bounded memory.
+    Compact(LakeCompactArgs),
+    /// Print the statement that registers the lake in another engine.
+    Ddl(LakeDdlArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LakeSyncArgs {
+    #[command(flatten)]
+    pub scan: ScanArgs,
+    /// The lake: a local folder or s3://BUCKET/PREFIX (created on first sync).
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub lake: String,
+    /// Only trail files delivered from this time (ISO 8601, e.g. 2024-08-01 or 2024-08-01T10:00:00Z).
+    #[arg(long, value_name = "TIME", help_heading = "Scope")]
+    pub start: Option<String>,
+    /// Only trail files delivered before this time.
+    #[arg(long, value_name = "TIME", help_heading = "Scope")]
+    pub end: Option<String>,
+    /// Rows held in memory before they are written, in MB (more: fewer, larger files).
+    #[arg(long, default_value_t = 64, value_name = "MB")]
+    pub buffer_mb: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct LakeCompactArgs {
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub lake: String,
+    #[command(flatten)]
+    pub s3: S3Args,
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DdlEngine {
+    Athena,
+    Spark,
+    Trino,
+    Duckdb,
+}
+
+#[derive(Args, Debug)]
+pub struct LakeDdlArgs {
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub lake: String,
+    #[arg(long, value_enum)]
+    pub engine: DdlEngine,
+    /// The table (or view) name to create.
+    #[arg(long, default_value = "cloudtrail_logs")]
+    pub table: String,
+    #[command(flatten)]
+    pub s3: S3Args,
 }

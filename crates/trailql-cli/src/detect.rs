@@ -20,7 +20,6 @@ use futures::StreamExt;
 use trailql_detect::{alert, correlate, Correlation, DetectionsTable, Feed};
 use trailql_investigate::{html, TextTable};
 use trailql_rules::{pack, Correlator, Detector, Placeholders, RuleSet};
-use trailql_sql::Engine;
 
 use crate::args::{DetectArgs, Format};
 use crate::{investigate, output, s3_options, scan_options, sources, summary};
@@ -323,11 +322,12 @@ pub fn run(a: DetectArgs) -> Result<ExitCode> {
     let mut options = trailql_detect::scan_options(&detector, scan_options(&a.scan)?);
     // Alerts are sorted by a sort that spills past this, so that memory does not grow with them.
     options.memory_limit = Some(SORT_MEMORY);
-    let engine = Engine::open_sources(
+    let rt = crate::runtime()?;
+    let engine = rt.block_on(crate::lake::engine(
         &sources(&a.scan.source)?,
         options,
         s3_options(&a.scan.source.s3)?,
-    )?;
+    ))?;
     {
         let state = engine.ctx.state_ref();
         let mut state = state.write();
@@ -356,7 +356,6 @@ pub fn run(a: DetectArgs) -> Result<ExitCode> {
         .map(|_| rules_text(&detector, correlator.as_ref(), &hidden));
     let correlation = correlator.map(Correlation::new);
     let collected = Arc::new(Mutex::new(TextTable::new(&REPORT_COLUMNS)));
-    let rt = crate::runtime()?;
     let progress = summary::Progress::start(
         engine.report.clone(),
         !a.scan.quiet && std::io::stderr().is_terminal(),

@@ -3,6 +3,7 @@
 mod args;
 mod detect;
 mod investigate;
+mod lake;
 mod output;
 mod summary;
 mod validate;
@@ -65,6 +66,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Activity(a) => runtime()?.block_on(investigate::activity(a)),
         Command::Validate(a) => validate::run(a),
         Command::Detect(a) => detect::run(a),
+        Command::Lake(a) => lake::run(a),
         Command::Schema { ddl } => {
             schema(ddl);
             Ok(ExitCode::SUCCESS)
@@ -119,12 +121,14 @@ pub(crate) fn sources(a: &args::SourceArgs) -> Result<Vec<Source>> {
         .collect()
 }
 
-pub(crate) fn open(a: &ScanArgs) -> Result<Engine> {
-    let engine = Engine::open_sources(
+/// The engine over `-s` (a trail, or a lake), with the table functions registered.
+pub(crate) async fn open(a: &ScanArgs) -> Result<Engine> {
+    let engine = lake::engine(
         &sources(&a.source)?,
         scan_options(a)?,
         s3_options(&a.source.s3)?,
-    )?;
+    )
+    .await?;
     trailql_detect::register(&engine.ctx, engine.report.clone());
     Ok(engine)
 }
@@ -139,7 +143,7 @@ async fn query(q: QueryArgs) -> Result<ExitCode> {
     if q.format == Format::Parquet && q.output.is_none() {
         bail!("--format parquet needs --output FILE (Parquet is binary)");
     }
-    let engine = open(&q.scan)?;
+    let engine = open(&q.scan).await?;
     run_statement(
         &engine,
         &sql,
@@ -232,7 +236,7 @@ fn hive_type(t: &datafusion::arrow::datatypes::DataType) -> String {
 
 async fn shell(scan: ScanArgs) -> Result<ExitCode> {
     use rustyline::error::ReadlineError;
-    let engine = open(&scan)?;
+    let engine = open(&scan).await?;
     let mut rl = rustyline::DefaultEditor::new()?;
     let history = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".trailql_history"));
     if let Some(h) = &history {

@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use trailql_sql::{ReportSnapshot, ScanReport};
 
 /// How many warnings are printed one by one; the rest are counted.
-const MAX_PRINTED_WARNINGS: usize = 20;
+pub const MAX_PRINTED_WARNINGS: usize = 20;
 
 /// A progress bar fed from the scan report; hidden when stderr is not a terminal.
 pub struct Progress {
@@ -136,6 +136,11 @@ pub fn line(s: &ReportSnapshot, rows: Option<u64>, elapsed: Duration) -> String 
     let mut parts = Vec::new();
     if let Some(r) = rows {
         parts.push(format!("{} row(s)", thousands(r)));
+    }
+    if let Some(lake) = &s.lake {
+        parts.push(format!("from the lake {lake}"));
+        parts.push(format!("{:.2}s", elapsed.as_secs_f64()));
+        return format!("trailql: {}", parts.join(" · "));
     }
     parts.push(format!(
         "{} events decoded from {} files ({})",

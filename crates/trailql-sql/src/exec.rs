@@ -356,6 +356,7 @@ impl FileBatches {
             Err(msg) => {
                 report.add(&report.files_bad, 1);
                 report.warn(&path, &msg);
+                report.unread(&path);
                 failed = strict_error(strict, &path, &msg);
                 None
             }

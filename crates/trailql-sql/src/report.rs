@@ -41,8 +41,12 @@ pub struct ScanReport {
     /// The first [`KEPT_WARNINGS`] warnings, and how many there were.
     warnings: Mutex<Vec<Warning>>,
     warnings_total: AtomicU64,
+    /// Files that could not be read at all (not found, denied, network): a sync must not
+    /// record them as converted.
+    unread: Mutex<Vec<String>>,
     /// Requests to S3 when a source is a bucket.
     s3: OnceLock<Arc<S3Stats>>,
+    lake: OnceLock<String>,
     /// S3 counters at the start of the current query.
     s3_base: Mutex<StatsSnapshot>,
 }
@@ -70,6 +74,8 @@ pub struct ReportSnapshot {
     pub warnings: usize,
     /// This query's S3 requests (when a source is a bucket).
     pub s3: Option<StatsSnapshot>,
+    /// The lake the table reads, when it is one (its Parquet scans are not counted here).
+    pub lake: Option<String>,
 }
 
 impl ReportSnapshot {
@@ -104,6 +110,19 @@ impl ScanReport {
     }
 
     /// The warnings kept (the first [`KEPT_WARNINGS`]; the snapshot counts them all).
+    /// A file that could not be read at all (its bytes never arrived).
+    pub fn unread(&self, path: &str) {
+        self.unread
+            .lock()
+            .expect("report lock")
+            .push(path.to_string());
+    }
+
+    /// The files that could not be read at all.
+    pub fn unread_files(&self) -> Vec<String> {
+        self.unread.lock().expect("report lock").clone()
+    }
+
     pub fn warnings(&self) -> Vec<Warning> {
         self.warnings.lock().expect("report lock").clone()
     }
@@ -131,7 +150,13 @@ impl ScanReport {
                 let base = *self.s3_base.lock().expect("report lock");
                 s.snapshot().since(&base)
             }),
+            lake: self.lake.get().cloned(),
         }
+    }
+
+    /// The table reads this lake, not trail files.
+    pub fn set_lake(&self, url: String) {
+        let _ = self.lake.set(url);
     }
 
     /// Count this run's S3 requests in the report.
@@ -161,6 +186,7 @@ impl ScanReport {
         }
         self.skipped.lock().expect("report lock").clear();
         self.warnings.lock().expect("report lock").clear();
+        self.unread.lock().expect("report lock").clear();
         if let Some(s) = self.s3.get() {
             *self.s3_base.lock().expect("report lock") = s.snapshot();
         }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use datafusion::catalog::TableProvider;
 use datafusion::common::Result;
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::config::SessionConfig;
@@ -35,6 +36,15 @@ pub enum OpenError {
     Discover(#[from] trailql_layout::DiscoverError),
     #[error("{0}")]
     DataFusion(#[from] datafusion::error::DataFusionError),
+}
+
+impl From<OpenError> for datafusion::error::DataFusionError {
+    fn from(e: OpenError) -> Self {
+        match e {
+            OpenError::DataFusion(e) => e,
+            other => datafusion::error::DataFusionError::External(Box::new(other)),
+        }
+    }
 }
 
 pub fn session_config() -> SessionConfig {
@@ -85,6 +95,17 @@ impl Engine {
         options: ScanOptions,
         s3: S3Options,
     ) -> std::result::Result<Engine, OpenError> {
+        let (table, client) = Engine::table(sources, options.clone(), s3)?;
+        let report = table.report().clone();
+        Engine::over(Arc::new(table), report, client, &options)
+    }
+
+    /// The `cloudtrail_logs` table over `sources`, and the S3 client when one is a bucket.
+    pub fn table(
+        sources: &[Source],
+        options: ScanOptions,
+        s3: S3Options,
+    ) -> std::result::Result<(CloudTrailTable, Option<Arc<S3Client>>), OpenError> {
         let mut local = Vec::new();
         let mut urls = Vec::new();
         for s in sources {
@@ -94,13 +115,8 @@ impl Engine {
             }
         }
         check_local(&local)?;
-        let mut runtime = RuntimeEnvBuilder::new();
-        if let Some(limit) = options.memory_limit {
-            runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
-        }
-        let runtime = runtime.build_arc()?;
         let report = Arc::new(ScanReport::default());
-        let mut table = CloudTrailTable::new(local, options, report.clone());
+        let mut table = CloudTrailTable::new(local, options, report);
         let client = (!urls.is_empty()).then(|| Arc::new(S3Client::new(s3)));
         if let Some(client) = &client {
             table = table.with_remote(RemoteSources {
@@ -108,15 +124,27 @@ impl Engine {
                 client: client.clone(),
             });
         }
+        Ok((table, client))
+    }
+
+    /// A session whose `cloudtrail_logs` is `table` (the raw trail, or a lake's view of itself
+    /// with the same columns), with the Athena functions and table functions registered.
+    pub fn over(
+        table: Arc<dyn TableProvider>,
+        report: Arc<ScanReport>,
+        s3: Option<Arc<S3Client>>,
+        options: &ScanOptions,
+    ) -> std::result::Result<Engine, OpenError> {
+        let mut runtime = RuntimeEnvBuilder::new();
+        if let Some(limit) = options.memory_limit {
+            runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+        }
+        let runtime = runtime.build_arc()?;
         let ctx = SessionContext::new_with_config_rt(session_config(), runtime);
         trailql_functions::register_all(&ctx);
         crate::investigate::register(&ctx);
-        ctx.register_table(TABLE, Arc::new(table))?;
-        Ok(Engine {
-            ctx,
-            report,
-            s3: client,
-        })
+        ctx.register_table(TABLE, table)?;
+        Ok(Engine { ctx, report, s3 })
     }
 
     /// Run an investigation's query and read the rows as events.

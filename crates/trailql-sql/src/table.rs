@@ -18,7 +18,7 @@ use trailql_integrity::PublicKeys;
 use trailql_layout::{ListScope, TimeWindow};
 use trailql_s3::{S3Client, S3Url};
 
-use crate::exec::{CloudTrailExec, Files};
+use crate::exec::{CloudTrailExec, Files, ScanFile};
 use crate::filters::{only_partition_columns, partition_values, required_literals, time_window};
 use crate::listing::{Feed, FileQueue, Triage};
 use crate::partition::PartitionFilter;
@@ -71,6 +71,8 @@ pub struct CloudTrailTable {
     /// Local folders and files, walked per query.
     local: Vec<PathBuf>,
     remote: Option<RemoteSources>,
+    /// Read exactly these files instead of listing the sources (`lake sync`).
+    fixed: Option<Arc<Vec<ScanFile>>>,
     options: ScanOptions,
     report: Arc<ScanReport>,
 }
@@ -80,6 +82,7 @@ impl CloudTrailTable {
         CloudTrailTable {
             local,
             remote: None,
+            fixed: None,
             options,
             report,
         }
@@ -90,6 +93,36 @@ impl CloudTrailTable {
         self.report.attach_s3(remote.client.stats().clone());
         self.remote = Some(remote);
         self
+    }
+
+    /// Read these files, already listed (see [`CloudTrailTable::list`]), whatever the filters.
+    pub fn with_files(mut self, files: Vec<ScanFile>) -> Self {
+        self.fixed = Some(Arc::new(files));
+        self
+    }
+
+    /// The event files of the sources within `window` (by their keys, allowing for late
+    /// delivery), triaged and counted in the report as a scan would: what is not events is
+    /// skipped, and a folder or prefix that cannot be listed is a warning (an error if strict).
+    pub async fn list(&self, window: TimeWindow) -> Result<Vec<ScanFile>> {
+        let feed = Feed {
+            local: self.local.clone(),
+            remote: self.remote.clone(),
+            scope: self.scope(&[], window),
+            strict: self.options.strict,
+            triage: Triage {
+                window,
+                late_margin: self.options.late_margin,
+                partition: None,
+                report: self.report.clone(),
+            },
+        };
+        let queue = FileQueue::start(Arc::new(feed));
+        let mut files = Vec::new();
+        while let Some(f) = queue.next().await {
+            files.push(f?);
+        }
+        Ok(files)
     }
 
     /// The accounts, regions and time one scan can touch.
@@ -163,6 +196,18 @@ impl TableProvider for CloudTrailTable {
             None => true,
         };
         let (files, valid) = match (&self.options.public_keys, wants_verified) {
+            _ if self.fixed.is_some() => {
+                let files = self.fixed.clone().expect("checked");
+                self.report
+                    .add(&self.report.files_total, files.len() as u64);
+                self.report
+                    .add(&self.report.files_to_read, files.len() as u64);
+                self.report.add(
+                    &self.report.bytes_to_read,
+                    files.iter().map(|f| f.size).sum(),
+                );
+                (Files::Fixed(files), None)
+            }
             (Some(keys), true) => {
                 let queue = FileQueue::start(Arc::new(feed));
                 let mut files = Vec::new();

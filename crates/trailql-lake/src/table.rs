@@ -1,0 +1,164 @@
+//! The lake as a source: `cloudtrail_logs` over the lake's Parquet files, with the very columns
+//! of the raw table, so the same SQL gives the same answers.
+//!
+//! DataFusion's `ListingTable` reads the files (Hive partitions `account`/`region`/`date` pruned
+//! from the folder names, row groups and pages pruned by statistics, predicates pushed into the
+//! reader). A thin provider around it adds, for every `eventtime` window the query implies, the
+//! `date` and `eventtime` bounds that prune by them, whatever form the window was written in
+//! (`from_iso8601_timestamp(eventtime) > …`). A view on top maps the lake's columns to the raw
+//! table's: `timestamp`/`date`/`year`/`month`/`day` from the partition (in a lake the event's own
+//! UTC day), `"$path"` from `sourcefile`, `"$verified"` NULL.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::catalog::view::ViewTable;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::{Column, DFSchema, ScalarValue};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
+use datafusion::datasource::{provider_as_source, TableType};
+use datafusion::error::Result;
+use datafusion::functions::string::expr_fn::replace;
+use datafusion::functions::unicode::expr_fn::substring;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{col, lit, Expr, LogicalPlanBuilder, TableProviderFilterPushDown};
+use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::ExecutionPlan;
+use trailql_decode::schema::{column, Extra};
+use trailql_decode::{table_schema, Column as TableColumn};
+use trailql_sql::filters::time_window;
+
+use crate::columns::{file_schema, EVENTJSON, EVENTTIME, PARTITIONS, SOURCEFILE};
+use crate::location::Lake;
+
+/// The lake's files as DataFusion lists them, with time bounds added to each scan.
+#[derive(Debug)]
+struct LakeFiles {
+    inner: ListingTable,
+}
+
+fn day(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
+/// Bounds implied by the `eventtime` window of `filters`: on `date` (which partitions are
+/// listed) and on `eventtime` itself (which row groups and pages are read).
+fn time_bounds(filters: &[Expr]) -> (Vec<Expr>, Vec<Expr>) {
+    let w = time_window(filters);
+    let (mut days, mut times) = (Vec::new(), Vec::new());
+    if let Some(s) = w.start {
+        days.push(col("date").gt_eq(lit(day(s))));
+        times.push(col(EVENTTIME).gt_eq(lit(s.format("%Y-%m-%dT%H:%M:%S").to_string())));
+    }
+    if let Some(e) = w.end {
+        days.push(col("date").lt_eq(lit(day(e))));
+        times.push(col(EVENTTIME).lt_eq(lit(e.format("%Y-%m-%dT%H:%M:%SZ").to_string())));
+    }
+    (days, times)
+}
+
+#[async_trait]
+impl TableProvider for LakeFiles {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        self.inner.supports_filters_pushdown(filters)
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let (days, times) = time_bounds(filters);
+        let mut all = filters.to_vec();
+        all.extend(days);
+        let plan = self.inner.scan(state, projection, &all, limit).await?;
+        // The listing table prunes partitions by the filters it is given; row groups and pages
+        // are pruned by the predicates of the filters above the scan (physical filter
+        // pushdown), so the time bounds go in a filter there. It is implied by the query's own
+        // filters: it drops no row they keep.
+        let schema = plan.schema();
+        let Some(bounds) = conjunction(times) else {
+            return Ok(plan);
+        };
+        if schema.index_of(EVENTTIME).is_err() {
+            return Ok(plan);
+        }
+        let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
+        let predicate = state.create_physical_expr(bounds, &df_schema)?;
+        Ok(Arc::new(FilterExec::try_new(predicate, plan)?))
+    }
+}
+
+/// The lake's files as a listing table (`account`, `region`, `date` from the folders).
+fn files(lake: &Lake) -> Result<ListingTable> {
+    let format = ParquetFormat::default()
+        .with_enable_pruning(true)
+        .with_force_view_types(false);
+    let options = ListingOptions::new(Arc::new(format))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(
+            PARTITIONS
+                .iter()
+                .map(|p| (p.to_string(), DataType::Utf8))
+                .collect(),
+        )
+        .with_file_sort_order(vec![vec![col(EVENTTIME).sort(true, true)]]);
+    let config = ListingTableConfig::new(lake.listing_url()?)
+        .with_listing_options(options)
+        .with_schema(file_schema());
+    ListingTable::try_new(config)
+}
+
+/// `cloudtrail_logs` over a lake: the raw table's columns, in its order. The session it is
+/// queried in must know the lake's store ([`Lake::register`]).
+pub fn lake_table(lake: &Lake) -> Result<Arc<dyn TableProvider>> {
+    let source = provider_as_source(Arc::new(LakeFiles {
+        inner: files(lake)?,
+    }));
+    let schema = table_schema();
+    let name = |n: &str| Expr::Column(Column::from_name(n));
+    let part = |from: i64, len: i64| substring(name("date"), lit(from), lit(len));
+    let exprs: Vec<Expr> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            // A column of the files is passed as it is (an alias to its own name trips
+            // DataFusion 55's projection push-down).
+            let e = match column(i) {
+                TableColumn::Record(_) => return name(f.name()),
+                TableColumn::Extra(x) => match x {
+                    Extra::Account | Extra::Region => return name(f.name()),
+                    Extra::Timestamp | Extra::Date => replace(name("date"), lit("-"), lit("/")),
+                    Extra::Year => part(1, 4),
+                    Extra::Month => part(6, 2),
+                    Extra::Day => part(9, 2),
+                    Extra::EventJson => return name(EVENTJSON),
+                    Extra::Path => name(SOURCEFILE),
+                    Extra::Verified => lit(ScalarValue::Boolean(None)),
+                },
+            };
+            e.alias(f.name())
+        })
+        .collect();
+    let plan = LogicalPlanBuilder::scan("lake", source, None)?
+        .project(exprs)?
+        .build()?;
+    Ok(Arc::new(ViewTable::new(plan, None)))
+}
