@@ -271,6 +271,14 @@ def main():
     if rsigma:
         record("detect", "rsigma", "", *rsigma[1:4])
 
+    # The lake: sync against DuckDB's own JSON -> Parquet conversion of the same files, a second
+    # sync with nothing new, its size against the raw gzip bytes, and the needle and aggregate
+    # queries on it (trailql on the lake, DuckDB on the same Parquet files, trailql on the trail).
+    lake = lake_bench(a, glob, gz_bytes) if not a.no_peers else None
+    if lake:
+        for q, tool, w, c, r in lake["rows"]:
+            record(q, tool, "", w, c, r)
+
     # Memory: streaming aggregate over the data, then over the data twice.
     _, _, _, rss1 = median_run(trailql_cmd("aggregate", [a.data / "AWSLogs"]), 1)
     _, _, _, rss2 = median_run(trailql_cmd("aggregate", [a.data / "AWSLogs", a.data / "AWSLogs"]), 1)
@@ -323,6 +331,18 @@ def main():
         report.append(f"  - rsigma {RSIGMA_VERSION} (`rsigma engine eval`, the 57 rules) over the same events as JSON "
                       f"lines ({rsigma[4]:,} matches): {rsigma[1]:.2f} s wall, {rsigma[2]:.2f} s CPU: trailql "
                       f"takes **{d_wall / rsigma[1]:.2f}x** its time")
+    if lake:
+        lt = {(q, tool): w for q, tool, w, _, _ in lake["rows"]}
+        report.append(f"- Lake: `lake sync` {lt[('lake sync', 'trailql')]:.2f} s against DuckDB's `read_json` → "
+                      f"`COPY … (FORMAT parquet)` {lt[('lake sync', 'duckdb')]:.2f} s "
+                      f"(**{lt[('lake sync', 'trailql')] / lt[('lake sync', 'duckdb')]:.2f}x**); a second sync with "
+                      f"nothing new {lake['resync']:.2f} s; lake {lake['bytes']/1e6:.0f} MB = "
+                      f"**{lake['bytes'] / gz_bytes:.2f}x** the raw gzip bytes; answers agree: "
+                      f"{'yes' if lake['agree'] else 'NO'}")
+        for q in ["needle", "aggregate"]:
+            lw, dw, rw = lt[(f"lake {q}", "trailql")], lt[(f"lake {q}", "duckdb")], t[(q, "trailql")][0]
+            report.append(f"  - {q} on the lake: trailql {lw:.2f} s, DuckDB on the same files {dw:.2f} s "
+                          f"(**{lw / dw:.2f}x**), {rw / lw:.1f}x faster than trailql on the raw trail")
     text = "\n".join(report)
     print("\n" + text)
     if a.write:
@@ -333,6 +353,52 @@ def main():
 
 
 RSIGMA_VERSION = "0.23.0"
+
+
+def lake_bench(a, glob, gz_bytes):
+    lake = a.data / "lake"
+    if lake.exists():
+        shutil.rmtree(lake)
+    _, s_wall, s_cpu, s_rss = timed([str(TRAILQL), "lake", "sync", "-q", "-s", str(a.data / "AWSLogs"),
+                                     "--lake", str(lake)])
+    _, resync, _, _ = timed([str(TRAILQL), "lake", "sync", "-q", "-s", str(a.data / "AWSLogs"),
+                             "--lake", str(lake)])
+    size = sum(f.stat().st_size for f in lake.rglob("*.parquet"))
+    out_pq = a.data / "duckdb-copy.parquet"
+    conv = ("import duckdb\ncon = duckdb.connect()\ncon.execute(\"SET threads TO 2\")\n"
+            f"con.execute(\"COPY (SELECT unnest(Records, max_depth := 2) FROM read_json('{glob}', "
+            f"maximum_object_size=268435456)) TO '{out_pq}' (FORMAT parquet)\")\n")
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+        f.write(conv)
+    try:
+        _, d_wall, d_cpu, d_rss = timed([sys.executable, f.name])
+    finally:
+        os.unlink(f.name)
+        if out_pq.exists():
+            out_pq.unlink()
+    rows = [("lake sync", "trailql", s_wall, s_cpu, s_rss), ("lake sync", "duckdb", d_wall, d_cpu, d_rss)]
+    pq_glob = f"{lake}/*/*/*/*.parquet"
+    duck_sql = {
+        "needle": (f"SELECT eventid FROM read_parquet('{pq_glob}', hive_partitioning=true) WHERE {NEEDLE_WHERE_SQL} ORDER BY 1"),
+        "aggregate": (f"SELECT eventsource, eventname, count(*) AS n FROM read_parquet('{pq_glob}', hive_partitioning=true) "
+                      "GROUP BY 1, 2 ORDER BY n DESC, 1, 2 LIMIT 10"),
+    }
+    agree = True
+    for q in ["needle", "aggregate"]:
+        script = ("import duckdb\ncon = duckdb.connect()\ncon.execute(\"SET threads TO 2\")\n"
+                  f"for row in con.execute({duck_sql[q]!r}).fetchall(): print('\\t'.join(map(str, row)))\n")
+        with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+            f.write(script)
+        res = {"trailql": [], "duckdb": []}
+        for _ in range(a.runs):
+            res["trailql"].append(timed(trailql_cmd(q, [lake])))
+            res["duckdb"].append(timed([sys.executable, f.name]))
+        os.unlink(f.name)
+        t_out, tw, tc, tr = median_of(res["trailql"])
+        d_out, dw, dc, dr = median_of(res["duckdb"])
+        agree &= normalise("\n".join(csv_rows(t_out)).replace(",", "\t")) == normalise(d_out)
+        rows += [(f"lake {q}", "trailql", tw, tc, tr), (f"lake {q}", "duckdb", dw, dc, dr)]
+    return {"rows": rows, "resync": resync, "bytes": size, "agree": agree}
 
 
 def rsigma_run(a, rules):

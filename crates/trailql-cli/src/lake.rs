@@ -152,6 +152,11 @@ async fn ddl(a: LakeDdlArgs) -> Result<ExitCode> {
 
 /// The engine over `-s`: a lake when the sources are one, else the raw trail.
 pub async fn engine(srcs: &[Source], options: ScanOptions, s3: S3Options) -> Result<Engine> {
+    // One client for the whole run: its credentials (an assumed role…) are resolved once.
+    let client = srcs
+        .iter()
+        .any(|s| matches!(s, Source::S3(_)))
+        .then(|| Arc::new(S3Client::new(s3.clone())));
     let mut lakes = Vec::new();
     for s in srcs {
         let url = match s {
@@ -162,19 +167,19 @@ pub async fn engine(srcs: &[Source], options: ScanOptions, s3: S3Options) -> Res
             LakeUrl::Local(p) => p.join(trailql_lake::location::MANIFEST).is_file(),
             // A HEAD of the manifest; a trail bucket answers 404 (or 403 when the key is not
             // readable): not a lake.
-            LakeUrl::S3(_) => {
-                let client = Arc::new(S3Client::new(s3.clone()));
-                matches!(Lake::find(&url, Some(&client)).await, Ok(Some(_)))
-            }
+            LakeUrl::S3(_) => matches!(Lake::find(&url, client.as_ref()).await, Ok(Some(_))),
         };
         if found {
             lakes.push(url);
         }
     }
     match lakes.len() {
-        0 => Ok(Engine::open_sources(srcs, options, s3)?),
+        0 => {
+            let (table, client) = Engine::table_with(srcs, options.clone(), client)?;
+            let report = table.report().clone();
+            Ok(Engine::over(Arc::new(table), report, client, &options)?)
+        }
         1 if srcs.len() == 1 => {
-            let client = matches!(lakes[0], LakeUrl::S3(_)).then(|| Arc::new(S3Client::new(s3)));
             let lake = Lake::open(&lakes[0], client.as_ref()).await?;
             Ok(trailql_lake::engine(&lake, client, &options)?)
         }

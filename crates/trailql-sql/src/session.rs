@@ -106,6 +106,19 @@ impl Engine {
         options: ScanOptions,
         s3: S3Options,
     ) -> std::result::Result<(CloudTrailTable, Option<Arc<S3Client>>), OpenError> {
+        let client = sources
+            .iter()
+            .any(|s| matches!(s, Source::S3(_)))
+            .then(|| Arc::new(S3Client::new(s3)));
+        Engine::table_with(sources, options, client)
+    }
+
+    /// As [`Engine::table`], with an S3 client already made (its credentials already resolved).
+    pub fn table_with(
+        sources: &[Source],
+        options: ScanOptions,
+        client: Option<Arc<S3Client>>,
+    ) -> std::result::Result<(CloudTrailTable, Option<Arc<S3Client>>), OpenError> {
         let mut local = Vec::new();
         let mut urls = Vec::new();
         for s in sources {
@@ -117,7 +130,7 @@ impl Engine {
         check_local(&local)?;
         let report = Arc::new(ScanReport::default());
         let mut table = CloudTrailTable::new(local, options, report);
-        let client = (!urls.is_empty()).then(|| Arc::new(S3Client::new(s3)));
+        let client = if urls.is_empty() { None } else { client };
         if let Some(client) = &client {
             table = table.with_remote(RemoteSources {
                 urls,
