@@ -463,7 +463,7 @@ pub struct LakeSyncArgs {
     #[arg(long, value_name = "TIME", help_heading = "Scope")]
     pub end: Option<String>,
     /// Rows held in memory before they are written, in MB (more: fewer, larger files).
-    #[arg(long, default_value_t = 64, value_name = "MB")]
+    #[arg(long, default_value_t = 16, value_name = "MB")]
     pub buffer_mb: usize,
 }
 
