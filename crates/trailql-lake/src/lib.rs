@@ -11,6 +11,7 @@ pub mod columns;
 pub mod compact;
 pub mod ddl;
 pub mod dedup;
+mod gather;
 pub mod location;
 pub mod manifest;
 mod names;

@@ -19,6 +19,7 @@ use trailql_sql::exec::ScanFile;
 use trailql_sql::{CloudTrailTable, Engine, ScanOptions, Warning};
 
 use crate::columns::{file_schema, index, SOURCEFILE};
+use crate::gather::Gather;
 use crate::location::Lake;
 use crate::manifest::{Entry, Manifest, Stamp};
 use crate::partition::{split, Extras, PartitionKey};
@@ -122,7 +123,20 @@ pub async fn sync(
     let mut buffers = Buffers::default();
     let mut records: HashMap<String, u64> = HashMap::new();
     let mut partitions: BTreeSet<PartitionKey> = BTreeSet::new();
-    while let Some(batch) = stream.try_next().await? {
+    let mut gather = Gather::default();
+    loop {
+        let next = stream.try_next().await?;
+        let done = next.is_none();
+        let batch = match next {
+            Some(b) => gather.push(b)?,
+            None => gather.finish()?,
+        };
+        let Some(batch) = batch else {
+            if done {
+                break;
+            }
+            continue;
+        };
         report.records += batch.num_rows() as u64;
         let paths = batch.column(index(SOURCEFILE)).as_string::<i32>();
         let mut i = 0;
@@ -146,6 +160,9 @@ pub async fn sync(
         }
         while let Some(k) = buffers.due(&budget) {
             report.written += flush(lake, &k, buffers.take(&k)).await?;
+        }
+        if done {
+            break;
         }
     }
     drop(stream);

@@ -267,7 +267,8 @@ async fn compaction_merges_each_partition_and_drops_duplicates() {
     )
     .await;
     let before = parquet_files(&lake_dir);
-    assert!(before.len() > 30, "{}", before.len());
+    // More files than partitions (12): compaction has work.
+    assert!(before.len() > 12, "{}", before.len());
     // A compaction killed after writing its file but before deleting the old ones leaves the
     // rows twice: the next compaction merges them back to one.
     let copy = before[0].with_file_name("compact-copy.parquet");
