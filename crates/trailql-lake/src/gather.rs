@@ -2,19 +2,43 @@
 //! per trail file: a few rows, each column with room for a thousand more. Split one by one, the
 //! per-batch cost of a hundred columns (nested ones among them) dominates a sync; held as they
 //! come, their spare room dominates its memory. So every few of them are copied into one
-//! exact-sized batch, and those are handed on once they hold enough rows.
+//! exact-sized batch, and those are handed on once they hold enough rows. (arrow's
+//! `BatchCoalescer` keeps slices of its inputs for nested columns until its output is full: the
+//! spare room again.)
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::concat_batches;
 use datafusion::error::Result;
+use futures::{Stream, TryStreamExt};
 
 /// Decoder batches copied together at a time.
 const RAW: usize = 16;
 /// Rows handed on at a time.
 const ROWS: usize = 4096;
 
+/// `input`'s rows in batches of at least `ROWS` (the last one: what is left), in order.
+pub fn gathered<S>(input: S) -> impl Stream<Item = Result<RecordBatch>>
+where
+    S: Stream<Item = Result<RecordBatch>> + Unpin,
+{
+    futures::stream::try_unfold(
+        (input, Gather::default(), false),
+        |(mut input, mut gather, ended)| async move {
+            if ended {
+                return Ok(None);
+            }
+            while let Some(b) = input.try_next().await? {
+                if let Some(out) = gather.push(b)? {
+                    return Ok(Some((out, (input, gather, false))));
+                }
+            }
+            Ok(gather.finish()?.map(|out| (out, (input, gather, true))))
+        },
+    )
+}
+
 #[derive(Default)]
-pub struct Gather {
+struct Gather {
     raw: Vec<RecordBatch>,
     exact: Vec<RecordBatch>,
     rows: usize,
@@ -22,7 +46,7 @@ pub struct Gather {
 
 impl Gather {
     /// Take `batch`; a batch of at least `ROWS` rows when one is ready.
-    pub fn push(&mut self, batch: RecordBatch) -> Result<Option<RecordBatch>> {
+    fn push(&mut self, batch: RecordBatch) -> Result<Option<RecordBatch>> {
         self.rows += batch.num_rows();
         self.raw.push(batch);
         if self.raw.len() >= RAW {
@@ -35,7 +59,7 @@ impl Gather {
     }
 
     /// What is left, as one batch.
-    pub fn finish(&mut self) -> Result<Option<RecordBatch>> {
+    fn finish(&mut self) -> Result<Option<RecordBatch>> {
         self.compact()?;
         self.rows = 0;
         let exact = std::mem::take(&mut self.exact);

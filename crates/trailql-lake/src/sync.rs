@@ -19,7 +19,7 @@ use trailql_sql::exec::ScanFile;
 use trailql_sql::{CloudTrailTable, Engine, ScanOptions, Warning};
 
 use crate::columns::{file_schema, index, SOURCEFILE};
-use crate::gather::Gather;
+use crate::gather::gathered;
 use crate::location::Lake;
 use crate::manifest::{Entry, Manifest, Stamp};
 use crate::partition::{split, Extras, PartitionKey};
@@ -113,7 +113,9 @@ pub async fn sync(
     let scan = table.report().clone();
     let table = table.with_files(todo.iter().map(|(f, _)| f.clone()).collect());
     let engine = Engine::over(Arc::new(table), scan.clone(), client, options)?;
-    let mut stream = engine.sql(&select()).await?.execute_stream().await?;
+    let mut stream = Box::pin(gathered(
+        engine.sql(&select()).await?.execute_stream().await?,
+    ));
     let n_file = file_schema().fields().len();
     let extras = Extras {
         account: n_file,
@@ -123,20 +125,7 @@ pub async fn sync(
     let mut buffers = Buffers::default();
     let mut records: HashMap<String, u64> = HashMap::new();
     let mut partitions: BTreeSet<PartitionKey> = BTreeSet::new();
-    let mut gather = Gather::default();
-    loop {
-        let next = stream.try_next().await?;
-        let done = next.is_none();
-        let batch = match next {
-            Some(b) => gather.push(b)?,
-            None => gather.finish()?,
-        };
-        let Some(batch) = batch else {
-            if done {
-                break;
-            }
-            continue;
-        };
+    while let Some(batch) = stream.try_next().await? {
         report.records += batch.num_rows() as u64;
         let paths = batch.column(index(SOURCEFILE)).as_string::<i32>();
         let mut i = 0;
@@ -160,9 +149,6 @@ pub async fn sync(
         }
         while let Some(k) = buffers.due(&budget) {
             report.written += flush(lake, &k, buffers.take(&k)).await?;
-        }
-        if done {
-            break;
         }
     }
     drop(stream);
