@@ -122,7 +122,7 @@ async fn compact(a: LakeCompactArgs) -> Result<ExitCode> {
     let r = trailql_lake::compact(&lake).await?;
     if !a.quiet {
         eprintln!(
-            "lake {}: {} partitions, {} compacted · {} files → {} · {} rows ({} duplicates dropped) · {:.2} s",
+            "lake {}: {} partitions, {} compacted · {} files → {} · {} rows rewritten ({} duplicates dropped) · {:.2} s",
             lake.url,
             thousands(r.partitions as u64),
             thousands(r.partitions_compacted as u64),

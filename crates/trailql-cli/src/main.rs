@@ -196,13 +196,23 @@ fn schema(ddl: bool) {
         let cols: Vec<String> = schema
             .fields()
             .iter()
-            .map(|f| format!("  {} {}", quote(f.name()), hive_type(f.data_type())))
+            .map(|f| {
+                format!(
+                    "  {} {}",
+                    quote(f.name()),
+                    trailql_lake::ddl::hive_type(f.data_type())
+                )
+            })
             .collect();
         println!("{}\n)", cols.join(",\n"));
         return;
     }
     for f in schema.fields() {
-        println!("{:<30} {}", f.name(), hive_type(f.data_type()));
+        println!(
+            "{:<30} {}",
+            f.name(),
+            trailql_lake::ddl::hive_type(f.data_type())
+        );
     }
 }
 
@@ -213,24 +223,6 @@ fn quote(name: &str) -> String {
         name.to_string()
     } else {
         format!("`{name}`")
-    }
-}
-
-fn hive_type(t: &datafusion::arrow::datatypes::DataType) -> String {
-    use datafusion::arrow::datatypes::DataType::*;
-    match t {
-        Utf8 => "string".into(),
-        Struct(fs) => format!(
-            "struct<{}>",
-            fs.iter()
-                .map(|f| format!("{}:{}", f.name(), hive_type(f.data_type())))
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-        List(f) => format!("array<{}>", hive_type(f.data_type())),
-        Map(_, _) => "map<string,string>".into(),
-        Boolean => "boolean".into(),
-        other => other.to_string(),
     }
 }
 

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use trailql_testkit::peak::run_peak_mib;
+
 fn trailql() -> Command {
     Command::new(env!("CARGO_BIN_EXE_trailql"))
 }
@@ -191,32 +193,6 @@ fn a_sync_killed_at_any_point_leaves_a_readable_lake_and_the_next_one_completes_
     );
     let (_, err) = run_ok(&["lake", "sync", "-s", s, "--lake", l]);
     assert!(err.contains(", 0 converted"), "{err}");
-}
-
-/// Peak resident set of a child in MiB (its `VmHWM`, polled until it exits).
-fn run_peak_mib(cmd: &mut Command) -> (std::process::ExitStatus, f64) {
-    let mut child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let status_file = format!("/proc/{}/status", child.id());
-    let mut peak_kib = 0u64;
-    loop {
-        if let Ok(text) = std::fs::read_to_string(&status_file) {
-            if let Some(kib) = text
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            {
-                peak_kib = peak_kib.max(kib);
-            }
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            return (status, peak_kib as f64 / 1024.0);
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 #[test]

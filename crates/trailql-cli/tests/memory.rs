@@ -4,35 +4,8 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
+use trailql_testkit::peak::run_peak_mib;
 use trailql_testkit::signed;
-
-/// Peak resident set of a child, in MiB: its `VmHWM` (the kernel's high-water mark of its own
-/// memory after exec), read every few milliseconds until it exits. (`wait4`'s `ru_maxrss` would
-/// include this test process's memory: a spawned child shares it until exec.)
-fn run_peak_mib(cmd: &mut Command) -> (std::process::ExitStatus, f64) {
-    let mut child = cmd
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let status_file = format!("/proc/{}/status", child.id());
-    let mut peak_kib = 0u64;
-    loop {
-        if let Ok(text) = std::fs::read_to_string(&status_file) {
-            if let Some(kib) = text
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            {
-                peak_kib = peak_kib.max(kib);
-            }
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            return (status, peak_kib as f64 / 1024.0);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-}
 
 fn validate_peak(hours: usize) -> f64 {
     let t = signed::build(hours, None);

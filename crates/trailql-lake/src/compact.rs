@@ -34,6 +34,7 @@ pub struct CompactReport {
     pub partitions_compacted: usize,
     pub files_before: u64,
     pub files_after: u64,
+    /// Rows written by the merges: those of the compacted partitions only.
     pub rows: u64,
     pub duplicates: u64,
     pub elapsed: Duration,

@@ -7,6 +7,7 @@
 mod cloudtrail;
 mod http;
 mod moto;
+pub mod peak;
 mod proxy;
 pub mod signed;
 
