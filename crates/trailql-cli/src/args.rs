@@ -113,6 +113,24 @@ Layout: account=…/region=…/date=YYYY-MM-DD/*.parquet (the event's UTC day), 
 eventtime, zstd. A re-run converts only new or changed files (manifest in _trailql/); an event
 delivered twice is one row.")]
     Lake(LakeArgs),
+    /// Follow the trail as it is delivered and alert on each new file (rules of `detect`).
+    #[command(after_help = "Examples:
+  trailql watch -s ./AWSLogs --state ~/.trailql-watch
+  trailql watch -s s3://org-trail-bucket --profile audit --state /var/lib/trailql \\
+      --alert-file alerts.jsonl --slack-webhook https://hooks.slack.com/services/...
+  trailql watch --sqs https://sqs.us-east-1.amazonaws.com/111122223333/trail-deliveries --state st
+  trailql watch -s ./AWSLogs --state st --start 2024-08-01 --once --json
+
+Runs the rules of `detect` (the bundled pack, plus --rules; correlations included) on each trail
+file as it is delivered: local folders are woken by file-system notifications and listed every
+--interval, S3 prefixes are listed every --interval from the newest delivery seen, an SQS queue
+(--sqs) is long-polled. --state keeps what was processed and the alerts an output has not taken
+yet, so a stopped (or killed) watch started again misses nothing: the alert file gets each alert
+exactly once; standard output and webhooks may get the alert being sent at a kill once more,
+with the same id. A webhook that is down keeps its alerts queued in the state and gets them, in
+order, when it is back. Webhook bodies are signed (X-Trailql-Signature: sha256=HMAC) with the
+secret in $TRAILQL_WEBHOOK_SECRET when it is set.")]
+    Watch(WatchArgs),
     /// Print the table's columns (or Athena-style DDL with --ddl).
     Schema {
         /// Print a CREATE TABLE statement instead of the column list.
@@ -392,12 +410,9 @@ pub enum LevelArg {
     Critical,
 }
 
-#[derive(Args, Debug)]
-pub struct DetectArgs {
-    #[command(flatten)]
-    pub scan: ScanArgs,
-    #[command(flatten)]
-    pub scope: ScopeArgs,
+/// Which rules run (`detect` and `watch`).
+#[derive(Args, Debug, Clone)]
+pub struct RuleArgs {
     /// Sigma rule files, or folders of them (walked for .yml/.yaml); repeat for several.
     #[arg(long = "rules", value_name = "DIR|FILE", help_heading = "Rules")]
     pub rules: Vec<PathBuf>,
@@ -418,6 +433,82 @@ pub struct DetectArgs {
     /// repeat for several.
     #[arg(long = "tag", value_name = "TAG", help_heading = "Rules")]
     pub tags: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub scan: ScanArgs,
+    #[command(flatten)]
+    pub rules: RuleArgs,
+    /// The folder that keeps what was processed and the alerts not yet delivered (created if
+    /// missing; one watch per folder).
+    #[arg(long, value_name = "DIR", help_heading = "Watch")]
+    pub state: PathBuf,
+    /// Where a watch with a new state starts: a time (2024-08-01, 2024-08-01T10:00:00Z) or
+    /// how long ago (30m, 2h, 1d). A state that exists goes on from where it was.
+    #[arg(
+        long,
+        default_value = "1h",
+        value_name = "TIME",
+        help_heading = "Watch"
+    )]
+    pub start: String,
+    /// Only this account.
+    #[arg(long, value_name = "ID", help_heading = "Watch")]
+    pub account: Option<String>,
+    /// Only this region.
+    #[arg(long, help_heading = "Watch")]
+    pub region: Option<String>,
+    /// Seconds between two listings of the sources.
+    #[arg(
+        long,
+        default_value_t = 60,
+        value_name = "SECONDS",
+        help_heading = "Watch"
+    )]
+    pub interval: u64,
+    /// An SQS queue of delivery notifications (CloudTrail's SNS messages, or S3 event
+    /// notifications) to follow; each message is deleted once its files are processed. With
+    /// --sqs, -s is optional.
+    #[arg(long, value_name = "QUEUE_URL", help_heading = "Watch")]
+    pub sqs: Option<String>,
+    /// Process what is there now, deliver the alerts, and exit.
+    #[arg(long, help_heading = "Watch")]
+    pub once: bool,
+    /// Alerts on standard output as JSON lines (with their id and sequence number).
+    #[arg(long, help_heading = "Alerts")]
+    pub json: bool,
+    /// No alerts on standard output (only to the other outputs).
+    #[arg(long, help_heading = "Alerts")]
+    pub no_stdout: bool,
+    /// Append each alert to this JSON-lines file (exactly once, across restarts).
+    #[arg(long, value_name = "FILE.jsonl", help_heading = "Alerts")]
+    pub alert_file: Option<PathBuf>,
+    /// POST each alert as JSON to this URL (retried with backoff; repeat for several).
+    #[arg(long, value_name = "URL", help_heading = "Alerts")]
+    pub webhook: Vec<String>,
+    /// The environment variable holding the webhooks' signing secret.
+    #[arg(
+        long,
+        default_value = "TRAILQL_WEBHOOK_SECRET",
+        value_name = "VAR",
+        help_heading = "Alerts"
+    )]
+    pub webhook_secret_env: String,
+    /// Post each alert as a readable message to this Slack incoming-webhook URL.
+    #[arg(long, value_name = "URL", help_heading = "Alerts")]
+    pub slack_webhook: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DetectArgs {
+    #[command(flatten)]
+    pub scan: ScanArgs,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    #[command(flatten)]
+    pub rules: RuleArgs,
     /// Print the rules that would run (id, level, title, tags, file) and exit.
     #[arg(long, help_heading = "Rules")]
     pub list: bool,

@@ -21,7 +21,7 @@ use trailql_detect::{alert, correlate, Correlation, DetectionsTable, Feed};
 use trailql_investigate::{html, TextTable};
 use trailql_rules::{pack, Correlator, Detector, Placeholders, RuleSet};
 
-use crate::args::{DetectArgs, Format};
+use crate::args::{DetectArgs, Format, RuleArgs};
 use crate::{investigate, output, s3_options, scan_options, sources, summary};
 
 /// Memory the alerts' sort may hold before it spills to a temporary file.
@@ -212,8 +212,12 @@ fn sorted(alerts: DataFrame) -> datafusion::common::Result<DataFrame> {
     ])
 }
 
-/// The rules the arguments ask for; problems are printed (or fail under --strict).
-fn rules(a: &DetectArgs) -> Result<(Detector, Option<Correlator>, RuleSet)> {
+/// The rules the arguments ask for; problems are printed (or fail under `strict`).
+pub(crate) fn rules(
+    a: &RuleArgs,
+    strict: bool,
+    quiet: bool,
+) -> Result<(Detector, Option<Correlator>, RuleSet)> {
     let mut set = if a.no_builtin {
         RuleSet::default()
     } else {
@@ -253,7 +257,7 @@ fn rules(a: &DetectArgs) -> Result<(Detector, Option<Correlator>, RuleSet)> {
         .map(|p| p.to_string())
         .collect();
     if !problems.is_empty() {
-        if a.scan.strict {
+        if strict {
             bail!(
                 "{} rule file problem(s) (--strict):\n  {}",
                 problems.len(),
@@ -264,7 +268,7 @@ fn rules(a: &DetectArgs) -> Result<(Detector, Option<Correlator>, RuleSet)> {
             eprintln!("warning: rule: {p}");
         }
     }
-    if !a.scan.quiet && !set.skipped.is_empty() {
+    if !quiet && !set.skipped.is_empty() {
         eprintln!(
             "trailql: {} rule(s) for other log sources skipped (e.g. {:?}: {})",
             set.skipped.len(),
@@ -307,7 +311,7 @@ fn list(detector: &Detector, correlator: Option<&Correlator>, a: &DetectArgs) ->
 }
 
 pub fn run(a: DetectArgs) -> Result<ExitCode> {
-    let (detector, correlator, _set) = rules(&a)?;
+    let (detector, correlator, _set) = rules(&a.rules, a.scan.strict, a.scan.quiet)?;
     if a.list {
         return list(&detector, correlator.as_ref(), &a);
     }

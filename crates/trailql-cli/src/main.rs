@@ -7,6 +7,7 @@ mod lake;
 mod output;
 mod summary;
 mod validate;
+mod watch;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -67,6 +68,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Validate(a) => validate::run(a),
         Command::Detect(a) => detect::run(a),
         Command::Lake(a) => lake::run(a),
+        Command::Watch(a) => watch::run(a),
         Command::Schema { ddl } => {
             schema(ddl);
             Ok(ExitCode::SUCCESS)

@@ -154,21 +154,11 @@ fn fired_row(
     at: &dyn Fn(&str) -> usize,
 ) -> Vec<Option<String>> {
     let mut row = base.to_vec();
-    let group = f
-        .group
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut matched = format!("{} {} within {}s", f.kind, f.value, f.timespan_secs);
-    if !group.is_empty() {
-        matched.push_str(&format!(" for {group}"));
-    }
     row[at("level")] = Some(alert::level_name(f.level).to_string());
     row[at("rule_title")] = Some(f.title.clone());
     row[at("rule_id")] = Some(f.id.clone());
     row[at("tags")] = Some(f.tags.join(", "));
-    row[at("matched")] = Some(matched);
+    row[at("matched")] = Some(alert::correlation_matched(f));
     row[at("error_code")] = None;
     row
 }

@@ -1,13 +1,16 @@
-//! One alert: a rule matching an event, with what an analyst reads first.
+//! One alert: a rule matching an event (or a correlation completed by one), with what an
+//! analyst reads first.
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use crate::correlate::Fired;
+use crate::detector::{Hit, RuleInfo};
+use crate::Level;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use trailql_investigate::{Event, TextTable};
-use trailql_rules::{Hit, Level, RuleInfo};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alert {
     pub rule_id: String,
     pub rule_title: String,
@@ -76,6 +79,41 @@ impl Alert {
             file,
         }
     }
+
+    /// The alert of a correlation that `self`'s event completed: the same event, the
+    /// correlation's rule, and what it counted as `matched`.
+    pub fn correlated(&self, f: &Fired) -> Alert {
+        Alert {
+            rule_id: f.id.clone(),
+            rule_title: f.title.clone(),
+            level: level_name(f.level).to_string(),
+            tags: f.tags.join(", "),
+            matched: correlation_matched(f),
+            error_code: None,
+            ..self.clone()
+        }
+    }
+
+    /// The alert's stable id: its rule and its event (`RULE_ID/EVENT_ID`), the same on every
+    /// run over the same event.
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.rule_id, self.event_id)
+    }
+}
+
+/// What a correlation alert shows as `matched`: `event_count 12 within 600s for user=alice`.
+pub fn correlation_matched(f: &Fired) -> String {
+    let group = f
+        .group
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut matched = format!("{} {} within {}s", f.kind, f.value, f.timespan_secs);
+    if !group.is_empty() {
+        matched.push_str(&format!(" for {group}"));
+    }
+    matched
 }
 
 /// The alerts' columns, in order.
@@ -109,11 +147,6 @@ pub const BRIEF: [&str; 9] = [
     "source_ip",
     "matched",
 ];
-
-/// The schema of alerts as a table of [`COLUMNS`].
-pub fn schema() -> datafusion::arrow::datatypes::SchemaRef {
-    trailql_investigate::table::text_schema(&COLUMNS)
-}
 
 /// Alerts as a table of [`COLUMNS`].
 pub fn to_table(alerts: &[Alert]) -> TextTable {

@@ -6,6 +6,10 @@
 //! `ipPermissions.items[]`, the top-level `cidrIp` form, `ModifySecurityGroupRules`, the
 //! normalised `securityGroupRuleSet` of the response), IPv4 and IPv6. It is the logic of
 //! `trailql exposure`.
+//!
+//! `world_open_ingress_closed`: the other half of an exposure change — a world-open ingress
+//! rule revoked (by its permission; a revoke by rule id alone cannot be told apart without the
+//! group's history, which `trailql exposure` replays).
 
 use serde_json::Value;
 use trailql_investigate::cidr::Reach;
@@ -16,14 +20,16 @@ use trailql_investigate::Event;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Check {
     WorldOpenIngress,
+    WorldOpenIngressClosed,
 }
 
 impl Check {
-    pub const NAMES: [&'static str; 1] = ["world_open_ingress"];
+    pub const NAMES: [&'static str; 2] = ["world_open_ingress", "world_open_ingress_closed"];
 
     pub fn parse(name: &str) -> Option<Check> {
         match name {
             "world_open_ingress" => Some(Check::WorldOpenIngress),
+            "world_open_ingress_closed" => Some(Check::WorldOpenIngressClosed),
             _ => None,
         }
     }
@@ -32,8 +38,40 @@ impl Check {
     pub fn run(&self, record: &Value) -> Option<Vec<(String, String)>> {
         match self {
             Check::WorldOpenIngress => world_open_ingress(record),
+            Check::WorldOpenIngressClosed => world_open_ingress_closed(record),
         }
     }
+}
+
+/// `group` and `rule` fields for each rule, as alerts show them.
+fn rule_fields(rules: Vec<trailql_investigate::sg::Rule>) -> Vec<(String, String)> {
+    let mut fields = Vec::new();
+    for r in rules {
+        fields.push(("group".to_string(), r.group.clone()));
+        let rule = if r.all_ports() {
+            format!("all traffic from {}", r.target.text())
+        } else {
+            format!("{} {} from {}", r.protocol, r.ports(), r.target.text())
+        };
+        fields.push(("rule".to_string(), rule));
+    }
+    fields
+}
+
+fn world_open_ingress_closed(record: &Value) -> Option<Vec<(String, String)>> {
+    let event = Event::from_record(record);
+    if event.failed() {
+        return None;
+    }
+    let closed: Vec<_> = changes(&event)
+        .into_iter()
+        .filter_map(|c| match c {
+            Change::Remove(r) => Some(r),
+            _ => None,
+        })
+        .filter(|r| !r.egress && r.target.reach() == Some(Reach::World))
+        .collect();
+    (!closed.is_empty()).then(|| rule_fields(closed))
 }
 
 fn world_open_ingress(record: &Value) -> Option<Vec<(String, String)>> {
@@ -49,20 +87,7 @@ fn world_open_ingress(record: &Value) -> Option<Vec<(String, String)>> {
         })
         .filter(|r| !r.egress && r.target.reach() == Some(Reach::World))
         .collect();
-    if opened.is_empty() {
-        return None;
-    }
-    let mut fields = Vec::new();
-    for r in opened {
-        fields.push(("group".to_string(), r.group.clone()));
-        let rule = if r.all_ports() {
-            format!("all traffic from {}", r.target.text())
-        } else {
-            format!("{} {} from {}", r.protocol, r.ports(), r.target.text())
-        };
-        fields.push(("rule".to_string(), rule));
-    }
-    Some(fields)
+    (!opened.is_empty()).then(|| rule_fields(opened))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! rsigma-parser, compiled with rsigma-eval, evaluated on records with CloudTrail's semantics,
 //! and the words a literal prefilter needs to skip records no rule can match.
 
+pub mod alert;
 pub mod checks;
 pub mod correlate;
 pub mod detector;
@@ -12,6 +13,7 @@ pub mod pack;
 pub mod placeholders;
 pub mod slim;
 
+pub use alert::Alert;
 pub use correlate::{CorrelationInfo, Correlator, Fired};
 pub use detector::{Detector, Hit, RuleInfo};
 pub use event::TrailEvent;

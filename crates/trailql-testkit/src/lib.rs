@@ -10,8 +10,10 @@ mod moto;
 pub mod peak;
 mod proxy;
 pub mod signed;
+pub mod webhook;
 
 pub use cloudtrail::{CloudTrailServer, KeysCall};
 pub use http::{request, Response};
 pub use moto::{MotoServer, TEST_REGION};
 pub use proxy::{Fault, FaultProxy, Seen};
+pub use webhook::{Mode, WebhookReceiver};

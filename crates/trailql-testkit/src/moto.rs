@@ -191,6 +191,58 @@ impl MotoServer {
         assert_eq!(r.status, 200, "enable auth: {}", r.text());
     }
 
+    /// Create an SQS queue; its URL.
+    pub fn create_queue(&self, name: &str) -> String {
+        let v = self.sqs("CreateQueue", serde_json::json!({ "QueueName": name }));
+        v["QueueUrl"].as_str().expect("a queue URL").to_string()
+    }
+
+    /// Send one message to a queue.
+    pub fn send_message(&self, queue_url: &str, body: &str) {
+        self.sqs(
+            "SendMessage",
+            serde_json::json!({ "QueueUrl": queue_url, "MessageBody": body }),
+        );
+    }
+
+    /// Messages in a queue: (visible, received but not deleted yet).
+    pub fn queue_depth(&self, queue_url: &str) -> (u64, u64) {
+        let v = self.sqs(
+            "GetQueueAttributes",
+            serde_json::json!({ "QueueUrl": queue_url, "AttributeNames": ["All"] }),
+        );
+        let n = |k: &str| {
+            v["Attributes"][k]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0)
+        };
+        (
+            n("ApproximateNumberOfMessages"),
+            n("ApproximateNumberOfMessagesNotVisible"),
+        )
+    }
+
+    /// One SQS call in its JSON protocol (the one the AWS SDKs speak).
+    fn sqs(&self, action: &str, body: serde_json::Value) -> serde_json::Value {
+        let auth = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20240101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0";
+        let target = format!("AmazonSQS.{action}");
+        let r = request(
+            self.addr,
+            "POST",
+            "/",
+            &[
+                ("Authorization", auth),
+                ("X-Amz-Target", &target),
+                ("Content-Type", "application/x-amz-json-1.0"),
+            ],
+            body.to_string().as_bytes(),
+        )
+        .expect("SQS request");
+        assert_eq!(r.status, 200, "SQS {action}: {}", r.text());
+        serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null)
+    }
+
     fn iam(&self, params: &str) -> String {
         // moto routes by the credential scope of the Authorization header; with auth off the
         // signature itself is not checked.
