@@ -142,6 +142,23 @@ fn signal(child: &Child, sig: &str) {
     assert!(ok, "kill {sig}");
 }
 
+/// Send `sig` to a child started with a piped stderr; its exit status and stderr.
+fn stop(child: &mut Child, sig: &str) -> (std::process::ExitStatus, String) {
+    signal(child, sig);
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    (status, err)
+}
+
+/// The static keys and region moto accepts, and no instance metadata lookups.
+fn with_aws_keys(cmd: &mut Command) -> &mut Command {
+    cmd.env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+}
+
 fn watch_cmd(source: &Path, state: &Path, extra: &[&str]) -> Command {
     let mut c = trailql();
     c.args([
@@ -198,10 +215,7 @@ fn files_dropped_into_a_watched_folder_alert_once_each_within_moments() {
     wait_for("every alert", Duration::from_secs(60), || {
         counted(&lines(&alerts)).len() >= want.len()
     });
-    signal(&child, "-TERM");
-    let status = child.wait().unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    let (status, err) = stop(&mut child, "-TERM");
     assert!(status.success(), "{err}");
     assert!(err.contains("stopped ·"), "{err}");
     let got = counted(&lines(&alerts));
@@ -376,7 +390,7 @@ fn a_bucket_on_moto_is_followed_as_files_are_delivered() {
     }
     let state = t.path().join("state");
     let alerts = t.path().join("alerts.jsonl");
-    let mut child = trailql()
+    let mut child = with_aws_keys(&mut trailql())
         .args([
             "watch",
             "-s",
@@ -393,10 +407,6 @@ fn a_bucket_on_moto_is_followed_as_files_are_delivered() {
             "--alert-file",
             alerts.to_str().unwrap(),
         ])
-        .env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
-        .env("AWS_SECRET_ACCESS_KEY", "secret")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -409,10 +419,7 @@ fn a_bucket_on_moto_is_followed_as_files_are_delivered() {
     wait_for("every alert", Duration::from_secs(60), || {
         counted(&lines(&alerts)).len() >= want.len()
     });
-    signal(&child, "-INT");
-    let status = child.wait().unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    let (status, err) = stop(&mut child, "-INT");
     assert!(status.success(), "{err}");
     let got = counted(&lines(&alerts));
     assert!(got.values().all(|&n| n == 1));
@@ -547,26 +554,19 @@ fn an_sqs_queue_of_delivery_notifications_is_followed_and_drained() {
     moto.send_message(&queue, "not a notification");
     let state = t.path().join("state");
     let alerts = t.path().join("alerts.jsonl");
-    let (_, err) = run_ok(
-        trailql()
-            .args([
-                "watch",
-                "--sqs",
-                &queue,
-                "--endpoint-url",
-                &moto.endpoint(),
-                "--state",
-                state.to_str().unwrap(),
-                "--once",
-                "--no-stdout",
-                "--alert-file",
-                alerts.to_str().unwrap(),
-            ])
-            .env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
-            .env("AWS_SECRET_ACCESS_KEY", "secret")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true"),
-    );
+    let (_, err) = run_ok(with_aws_keys(&mut trailql()).args([
+        "watch",
+        "--sqs",
+        &queue,
+        "--endpoint-url",
+        &moto.endpoint(),
+        "--state",
+        state.to_str().unwrap(),
+        "--once",
+        "--no-stdout",
+        "--alert-file",
+        alerts.to_str().unwrap(),
+    ]));
     assert!(
         err.contains("not a notification") || err.contains("not JSON"),
         "{err}"

@@ -110,26 +110,8 @@ pub(crate) fn encode(s: &str) -> String {
     out
 }
 
-/// As Java's `URLDecoder`: `+` is a space, `%XX` a byte; `None` for a broken escape or text
-/// that is not UTF-8 once decoded.
-pub(crate) fn decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
+/// As Java's `URLDecoder` (the same decoding S3 event notifications use for keys).
+pub(crate) use trailql_layout::form_decode as decode;
 
 fn k_encode(a: &[ColumnarValue], n: usize) -> Result<ArrayRef> {
     let s = Strs::of(&a[0])?;

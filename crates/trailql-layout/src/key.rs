@@ -73,6 +73,27 @@ impl TrailKey {
     }
 }
 
+/// Form decoding, as Java's `URLDecoder` and S3 event notifications' keys: `+` is a space,
+/// `%XX` a byte; `None` for a broken escape or text that is not UTF-8 once decoded.
+pub fn form_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
 /// Classify a key or path (with `/` separators; a `\` is treated as `/`).
 pub fn classify(key: &str) -> KeyKind {
     let key_owned;

@@ -16,6 +16,6 @@ pub mod window;
 pub use discover::{
     check_local, discover_local, walk_local, DiscoverError, Discovery, Location, SourceFile, Walked,
 };
-pub use key::{classify, KeyKind, SkipReason, TrailKey};
+pub use key::{classify, form_decode, KeyKind, SkipReason, TrailKey};
 pub use scope::{folder_days, ListScope, TrailRoot};
 pub use window::{parse_late_margin, TimeWindow, DEFAULT_LATE_MARGIN};

@@ -66,26 +66,8 @@ pub fn parse(body: &str) -> Result<Notice, String> {
 
 /// S3 event keys are URL-encoded, with `+` for a space.
 fn url_decode(s: &str) -> Result<String, String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| format!("a bad %-escape in the key {s:?}"))?;
-                out.push(hex);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).map_err(|_| format!("the key {s:?} is not UTF-8 once decoded"))
+    trailql_layout::form_decode(s)
+        .ok_or_else(|| format!("a bad %-escape in the key {s:?} (or not UTF-8 once decoded)"))
 }
 
 #[cfg(test)]
