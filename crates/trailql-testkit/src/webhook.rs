@@ -126,13 +126,21 @@ fn serve(listener: TcpListener, shared: Arc<Shared>) -> JoinHandle<()> {
 fn answer(conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut reader = BufReader::new(conn.try_clone()?);
+    let cut = || std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "request cut short");
     let mut line = String::new();
-    reader.read_line(&mut line)?;
+    // A client killed before or while it sent the request line and headers sent no request:
+    // nothing is recorded unless the headers ended with their blank line.
+    if reader.read_line(&mut line)? == 0 {
+        return Err(cut());
+    }
     let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
     let mut headers = Vec::new();
     loop {
         line.clear();
-        if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
+        if reader.read_line(&mut line)? == 0 {
+            return Err(cut());
+        }
+        if line == "\r\n" || line == "\n" {
             break;
         }
         if let Some((k, v)) = line.trim_end().split_once(':') {
@@ -200,6 +208,14 @@ mod tests {
             request(addr, "POST", "/hook", &[], b"y").unwrap().status,
             200
         );
+        // A client that connects and goes away, or stops inside its headers, sent nothing.
+        let mut gone = TcpStream::connect(addr).unwrap();
+        drop(gone);
+        gone = TcpStream::connect(addr).unwrap();
+        gone.write_all(b"POST /hook HTTP/1.1\r\nContent-Le")
+            .unwrap();
+        drop(gone);
+        std::thread::sleep(Duration::from_millis(200));
         let got = r.received();
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].header("x-a"), Some("1"));
