@@ -578,3 +578,90 @@ fn an_sqs_queue_of_delivery_notifications_is_followed_and_drained() {
     let (visible, in_flight) = moto.queue_depth(&queue);
     assert_eq!(visible + in_flight, 1, "{err}");
 }
+
+#[test]
+fn correlation_windows_are_kept_in_the_state_across_restarts() {
+    use trailql_testkit::signed::{gz, log_key, put, t0, ACCOUNT, REGION};
+    let t = tempfile::tempdir().unwrap();
+    let watched = t.path().join("watched");
+    let arn = format!("arn:aws:sts::{ACCOUNT}:assumed-role/web/i-0abc");
+    // Twelve refusals in one file, ten in the next, a few seconds apart: twenty-two within ten
+    // minutes, the pack's burst of access denied errors, but neither file alone.
+    let file = |first: usize, n: usize| {
+        let records: Vec<serde_json::Value> = (first..first + n)
+            .map(|k| {
+                serde_json::json!({
+                    "eventVersion": "1.08",
+                    "eventTime": (t0() + chrono::Duration::seconds(10 * k as i64)).format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                    "eventSource": "s3.amazonaws.com",
+                    "eventName": "GetObject",
+                    "awsRegion": REGION,
+                    "sourceIPAddress": "203.0.113.9",
+                    "userIdentity": {"type": "AssumedRole", "arn": arn, "accountId": ACCOUNT},
+                    "errorCode": "AccessDenied",
+                    "eventID": format!("00000000-0000-4000-8000-{k:012}"),
+                    "recipientAccountId": ACCOUNT,
+                })
+            })
+            .collect();
+        gz(serde_json::json!({ "Records": records })
+            .to_string()
+            .as_bytes())
+    };
+    let burst = |out: &str| {
+        out.lines()
+            .filter(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["rule_title"] == "Burst of access denied errors for one principal"
+            })
+            .count()
+    };
+    let state = t.path().join("state");
+    put(
+        &watched,
+        &log_key(t0() + chrono::Duration::minutes(5), 1),
+        &file(0, 12),
+    );
+    let (out, _) = run_ok(&mut watch_cmd(&watched, &state, &["--json", "--once"]));
+    assert_eq!(burst(&out), 0, "twelve are not a burst: {out}");
+    put(
+        &watched,
+        &log_key(t0() + chrono::Duration::minutes(10), 2),
+        &file(12, 10),
+    );
+    let (out, err) = run_ok(&mut watch_cmd(&watched, &state, &["--json", "--once"]));
+    assert_eq!(
+        burst(&out),
+        1,
+        "twelve kept from the first run and ten more: {out}\n{err}"
+    );
+    assert!(err.contains("correlation window(s) taken back"), "{err}");
+    // A state that did not see the first file sees ten.
+    let second_only = t.path().join("second-only");
+    put(
+        &second_only,
+        &log_key(t0() + chrono::Duration::minutes(10), 2),
+        &file(12, 10),
+    );
+    let (out, _) = run_ok(&mut watch_cmd(
+        &second_only,
+        &t.path().join("s2"),
+        &["--json", "--once"],
+    ));
+    assert_eq!(burst(&out), 0, "{out}");
+    // And detect over both files agrees with the watch.
+    let (json, _) = run_ok(trailql().args([
+        "detect",
+        "-q",
+        "-s",
+        watched.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    let alerts: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    let n = alerts
+        .iter()
+        .filter(|a| a["rule_title"] == "Burst of access denied errors for one principal")
+        .count();
+    assert_eq!(n, 1);
+}

@@ -175,6 +175,29 @@ impl Correlator {
         &self.correlations
     }
 
+    /// The open windows, as JSON: what [`Correlator::restore`] takes back, in this process or
+    /// a later one with the same correlations (they are keyed by correlation id, so a rule
+    /// added or removed in between only adds or drops its own windows).
+    pub fn save(&self) -> Value {
+        serde_json::to_value(self.engine.export_state()).unwrap_or(Value::Null)
+    }
+
+    /// Take back windows [`Correlator::save`] gave. An error says why they were not (another
+    /// version's format); the windows are then empty.
+    pub fn restore(&mut self, saved: Value) -> Result<(), String> {
+        let snapshot = serde_json::from_value(saved).map_err(|e| e.to_string())?;
+        if self.engine.import_state(snapshot) {
+            Ok(())
+        } else {
+            Err("written by another version of the correlation engine".to_string())
+        }
+    }
+
+    /// The groups with an open window.
+    pub fn open_groups(&self) -> usize {
+        self.engine.state_count()
+    }
+
     /// Feed one record that matched `hits` (indexes of the detector's rules) at
     /// `timestamp_secs`; what fired. Records must come in time order.
     pub fn feed(&mut self, record: &Value, hits: &[usize], timestamp_secs: i64) -> Vec<Fired> {

@@ -236,3 +236,46 @@ fn pack_correlations_count_per_group_in_their_window() {
         assert!(correlator.feed(&record("c"), &[], t0 + 700 + k).is_empty());
     }
 }
+
+#[test]
+fn correlation_windows_saved_and_restored_in_a_new_correlator_go_on_counting() {
+    let set = pack::builtin();
+    let (detector, _) = Detector::new(&set);
+    let new = || trailql_rules::Correlator::new(&set, &detector).0.unwrap();
+    let read = detector
+        .rules()
+        .iter()
+        .position(|r| r.title == "Secret value read")
+        .unwrap();
+    let record = serde_json::json!({"eventSource": "secretsmanager.amazonaws.com",
+        "eventName": "GetSecretValue", "userIdentity": {"arn": "arn:aws:sts::1:assumed-role/a/s"}});
+    let t0 = 1_722_500_000;
+    let mut first = new();
+    for k in 0..6 {
+        assert!(first.feed(&record, &[read], t0 + k).is_empty());
+    }
+    assert_eq!(first.open_groups(), 1);
+    // Through JSON text, as the watch keeps it.
+    let saved: serde_json::Value =
+        serde_json::from_str(&serde_json::to_string(&first.save()).unwrap()).unwrap();
+    drop(first);
+    let mut second = new();
+    second.restore(saved).unwrap();
+    assert_eq!(second.open_groups(), 1);
+    let mut fired = Vec::new();
+    for k in 6..10 {
+        fired.extend(second.feed(&record, &[read], t0 + k));
+    }
+    assert_eq!(
+        fired.len(),
+        1,
+        "six reads before and four after make ten: {fired:?}"
+    );
+    // A fresh correlator, not restored, sees four.
+    let mut fresh = new();
+    assert!((6..10).all(|k| fresh.feed(&record, &[read], t0 + k).is_empty()));
+    // What is not a saved state is refused and leaves the windows empty.
+    let mut other = new();
+    assert!(other.restore(serde_json::json!({"windows": 3})).is_err());
+    assert_eq!(other.open_groups(), 0);
+}

@@ -1,11 +1,12 @@
 //! One new file → its alerts: the file is decoded by the same hardened decoder a scan uses
 //! (bombs, torn gzip, bad JSON and digests in the tree are counted in its report, never fatal),
-//! each record is evaluated by the rules, and the records that feed correlations are fed to
-//! them in event-time order.
+//! each record is evaluated by the rules ([`Engine::file`]); once the caller has decided the
+//! file counts, the records that feed correlations are fed to them in event-time order
+//! ([`Engine::correlate`]), so that a file put off for later is not counted twice.
 //!
-//! The correlations' windows live in memory for the life of the watch; files arrive roughly in
-//! delivery order, so a correlation sees the records of one file in time order and the files in
-//! the order CloudTrail delivered them.
+//! Files arrive roughly in delivery order, so a correlation sees the records of one file in
+//! time order and the files in the order CloudTrail delivered them. The windows are kept in
+//! the state folder between runs ([`Engine::save_correlations`]).
 
 use std::sync::Arc;
 
@@ -41,6 +42,9 @@ pub struct Outcome {
     pub unevaluated: u64,
     /// Problems with records of this file, for warnings.
     pub problems: Vec<String>,
+    /// (event time, record, the rules it matched that feed correlations), for
+    /// [`Engine::correlate`].
+    to_feed: Vec<(i64, Value, Vec<usize>)>,
 }
 
 impl Engine {
@@ -74,8 +78,6 @@ impl Engine {
             Raw::File(f) => FileDecoder::from_reader(f, meta, self.plan.clone()),
         };
         let mut out = Outcome::default();
-        // (event time, record, the rules it matched that feed correlations)
-        let mut to_feed: Vec<(i64, Value, Vec<usize>)> = Vec::new();
         for batch in decoder.by_ref() {
             let Some(json) = batch.column(0).as_any().downcast_ref::<StringArray>() else {
                 continue;
@@ -114,7 +116,7 @@ impl Engine {
                         .collect();
                     if !feeding.is_empty() {
                         match event_secs(&record) {
-                            Some(ts) => to_feed.push((ts, record, feeding)),
+                            Some(ts) => out.to_feed.push((ts, record, feeding)),
                             None => out.problems.push(
                                 "a record with no readable eventTime was not fed to the correlations"
                                     .to_string(),
@@ -125,29 +127,58 @@ impl Engine {
             }
         }
         out.report = decoder.into_report();
-        if let Some(c) = &mut self.correlator {
-            to_feed.sort_by_key(|(ts, ..)| *ts);
-            for (ts, record, hits) in to_feed {
-                let fired = c.feed(&record, &hits, ts);
-                if fired.is_empty() {
-                    continue;
-                }
-                // The correlation's alert carries the event that completed it.
-                let base = Alert::new(
-                    &self.detector.rules()[hits[0]],
-                    &trailql_rules::Hit {
-                        rule: hits[0],
-                        fields: Vec::new(),
-                    },
-                    &record,
-                    Some(name.to_string()),
-                );
-                for f in fired {
-                    out.alerts.push(base.correlated(&f));
-                }
+        out
+    }
+
+    /// Feed the correlations the records of `out` (the file `name`) and add what fired to
+    /// its alerts; whether the correlations' windows changed.
+    pub fn correlate(&mut self, out: &mut Outcome, name: &str) -> bool {
+        let Some(c) = &mut self.correlator else {
+            return false;
+        };
+        let mut to_feed = std::mem::take(&mut out.to_feed);
+        if to_feed.is_empty() {
+            return false;
+        }
+        to_feed.sort_by_key(|(ts, ..)| *ts);
+        for (ts, record, hits) in to_feed {
+            let fired = c.feed(&record, &hits, ts);
+            if fired.is_empty() {
+                continue;
+            }
+            // The correlation's alert carries the event that completed it.
+            let base = Alert::new(
+                &self.detector.rules()[hits[0]],
+                &trailql_rules::Hit {
+                    rule: hits[0],
+                    fields: Vec::new(),
+                },
+                &record,
+                Some(name.to_string()),
+            );
+            for f in fired {
+                out.alerts.push(base.correlated(&f));
             }
         }
-        out
+        true
+    }
+
+    /// The correlations' open windows, to keep in the state (`None`: no correlations).
+    pub fn save_correlations(&self) -> Option<Value> {
+        self.correlator.as_ref().map(Correlator::save)
+    }
+
+    /// Take back windows a previous run saved.
+    pub fn restore_correlations(&mut self, saved: Value) -> Result<(), String> {
+        match &mut self.correlator {
+            Some(c) => c.restore(saved),
+            None => Ok(()),
+        }
+    }
+
+    /// Groups with an open correlation window.
+    pub fn open_groups(&self) -> usize {
+        self.correlator.as_ref().map_or(0, Correlator::open_groups)
     }
 }
 

@@ -11,6 +11,14 @@
 //! emptied; replaying a step the snapshot already holds changes nothing, so a kill between
 //! the two is harmless.
 //!
+//! The correlations' open windows are kept beside, in two slots (`correlations.0.json`,
+//! `correlations.1.json`), each replaced atomically and marked with the number of file steps
+//! it reflects. A file that changed the windows writes them to the older slot *before* its
+//! step is journaled; loading takes the newest slot the journal has reached. A kill between
+//! the two leaves a slot one step ahead, which is ignored (and overwritten next), and the
+//! file is processed again against the windows as they were before it: never counted twice,
+//! never lost.
+//!
 //! The files processed are forgotten once they are older than what the next listing can
 //! return ([`State::compact`]), so the state, like the memory, follows the late-delivery
 //! margin and not the length of the watch.
@@ -31,6 +39,7 @@ pub const COMPACT_EVERY: usize = 512;
 const SNAPSHOT: &str = "state.json";
 const JOURNAL: &str = "journal.jsonl";
 const LOCK: &str = "lock";
+const SLOTS: [&str; 2] = ["correlations.0.json", "correlations.1.json"];
 const VERSION: u32 = 1;
 
 /// How a processed file is recognised when it is listed again.
@@ -64,6 +73,16 @@ pub struct Snapshot {
     pub delivered: BTreeMap<String, u64>,
     /// Alerts some output does not have yet, in sequence order.
     pub pending: VecDeque<Queued>,
+    /// File steps taken since the state was created (what a correlation slot is marked with).
+    #[serde(default)]
+    pub file_steps: u64,
+}
+
+/// The correlations' windows as of a number of file steps.
+#[derive(Debug, Serialize, Deserialize)]
+struct Slot {
+    file_steps: u64,
+    windows: serde_json::Value,
 }
 
 /// One journaled step.
@@ -89,6 +108,7 @@ impl Snapshot {
                     self.newest = Some(self.newest.map_or(d, |n| n.max(d)));
                 }
                 self.files.insert(name, mark);
+                self.file_steps += 1;
                 for q in alerts {
                     if q.seq > self.seq {
                         self.seq = q.seq;
@@ -123,6 +143,14 @@ pub struct State {
     journal: File,
     steps: usize,
     outputs: Vec<String>,
+    /// The correlation slot that matches the journal, and the one written for the step
+    /// being recorded.
+    slot: Option<usize>,
+    slot_ahead: Option<usize>,
+    /// The windows found at open, for the engine to take back.
+    restored: Option<serde_json::Value>,
+    /// Problems found at open that did not stop it, for warnings.
+    pub problems: Vec<String>,
     _lock: File,
 }
 
@@ -187,12 +215,18 @@ impl State {
             .filter(|o| !snap.delivered.contains_key(*o))
             .cloned()
             .collect();
+        let mut problems = Vec::new();
+        let (slot, restored) = newest_slot(dir, snap.file_steps, &mut problems);
         let mut state = State {
             dir: dir.to_path_buf(),
             snap,
             journal,
             steps,
             outputs: outputs.to_vec(),
+            slot,
+            slot_ahead: None,
+            restored,
+            problems,
             _lock: lock,
         };
         // Recorded, so that the output keeps its place when the watch starts again.
@@ -230,7 +264,39 @@ impl State {
             mark,
             alerts: queued.clone(),
         })?;
+        if let Some(s) = self.slot_ahead.take() {
+            self.slot = Some(s);
+        }
         Ok(queued)
+    }
+
+    /// The correlations' windows the state held when it was opened (once).
+    pub fn take_correlations(&mut self) -> Option<serde_json::Value> {
+        self.restored.take()
+    }
+
+    /// The correlations' windows after the file about to be recorded with
+    /// [`State::record_file`]: written (atomically) before that step, so that the two agree
+    /// whatever moment a kill strikes.
+    pub fn save_correlations(&mut self, windows: serde_json::Value) -> Result<()> {
+        let to = match self.slot {
+            Some(0) => 1,
+            _ => 0,
+        };
+        let slot = Slot {
+            file_steps: self.snap.file_steps + 1,
+            windows,
+        };
+        let path = self.dir.join(SLOTS[to]);
+        write_atomic(&path, &serde_json::to_vec(&slot)?).with_context(|| {
+            format!(
+                "--state {}: cannot write {} (is the disk full?)",
+                self.dir.display(),
+                SLOTS[to]
+            )
+        })?;
+        self.slot_ahead = Some(to);
+        Ok(())
     }
 
     /// `output` has every alert up to `seq`.
@@ -292,6 +358,49 @@ impl State {
         self.journal.sync_all()?;
         self.steps = 0;
         Ok(())
+    }
+}
+
+/// The correlation slot in `dir` with the most file steps the journal has reached
+/// (`file_steps`), and its windows. A slot ahead of the journal was written for a step a kill
+/// cut short, and is removed; an unreadable one is a problem.
+fn newest_slot(
+    dir: &Path,
+    file_steps: u64,
+    problems: &mut Vec<String>,
+) -> (Option<usize>, Option<serde_json::Value>) {
+    let mut best: Option<(usize, Slot)> = None;
+    for (i, name) in SLOTS.iter().enumerate() {
+        let bytes = match std::fs::read(dir.join(name)) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                problems.push(format!("{}: {e}", dir.join(name).display()));
+                continue;
+            }
+        };
+        match serde_json::from_slice::<Slot>(&bytes) {
+            Ok(slot) if slot.file_steps <= file_steps => {
+                if best.as_ref().is_none_or(|(_, b)| slot.file_steps > b.file_steps) {
+                    best = Some((i, slot));
+                }
+            }
+            // Ahead of the journal: let go, or a later step that does not write the windows
+            // would make it look current.
+            Ok(_) => {
+                if let Err(e) = std::fs::remove_file(dir.join(name)) {
+                    problems.push(format!("{}: cannot remove it: {e}", dir.join(name).display()));
+                }
+            }
+            Err(e) => problems.push(format!(
+                "{}: not readable ({e}); the correlations' windows go on from the other slot, or start empty",
+                dir.join(name).display()
+            )),
+        }
+    }
+    match best {
+        Some((i, slot)) => (Some(i), Some(slot.windows)),
+        None => (None, None),
     }
 }
 
@@ -494,5 +603,52 @@ mod tests {
             e.contains("state.json is not readable") && e.contains("move the folder away"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn correlation_windows_follow_the_journal_whatever_moment_a_kill_strikes() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = |n: u64| serde_json::json!({ "n": n });
+        {
+            let mut s = State::open(dir.path(), &[]).unwrap();
+            assert!(s.take_correlations().is_none());
+            s.save_correlations(w(1)).unwrap();
+            s.record_file("a", mark(1), vec![]).unwrap();
+            // A file that did not touch the windows.
+            s.record_file("b", mark(1), vec![]).unwrap();
+            s.save_correlations(w(3)).unwrap();
+            s.record_file("c", mark(1), vec![]).unwrap();
+            // Killed after the windows for "d" were written, before its step.
+            s.save_correlations(w(4)).unwrap();
+        }
+        let mut s = State::open(dir.path(), &[]).unwrap();
+        assert!(s.problems.is_empty(), "{:?}", s.problems);
+        assert_eq!(
+            s.take_correlations(),
+            Some(w(3)),
+            "the windows as of c, not d"
+        );
+        assert!(!s.snap.files.contains_key("d"));
+        // A file that does not touch the windows takes the step "d" would have: the windows
+        // written for "d" must not come back as current.
+        s.record_file("e", mark(1), vec![]).unwrap();
+        drop(s);
+        let mut s = State::open(dir.path(), &[]).unwrap();
+        assert_eq!(s.take_correlations(), Some(w(3)));
+        // Overwriting goes on in the slot that is not current.
+        s.save_correlations(w(5)).unwrap();
+        s.record_file("d", mark(1), vec![]).unwrap();
+        drop(s);
+        let mut s = State::open(dir.path(), &[]).unwrap();
+        assert_eq!(s.take_correlations(), Some(w(5)));
+        // A damaged slot is a problem named in a warning, not an error.
+        for name in SLOTS {
+            std::fs::write(dir.path().join(name), b"{torn").unwrap();
+        }
+        drop(s);
+        let mut s = State::open(dir.path(), &[]).unwrap();
+        assert_eq!(s.problems.len(), 2, "{:?}", s.problems);
+        assert!(s.problems[0].contains("correlations.0.json"));
+        assert!(s.take_correlations().is_none());
     }
 }

@@ -75,7 +75,17 @@ pub async fn run(
         .map(Output::open)
         .collect::<Result<Vec<_>>>()?;
     let names: Vec<String> = outputs.iter().map(|o| o.name.clone()).collect();
-    let state = State::open(&config.state, &names)?;
+    let mut state = State::open(&config.state, &names)?;
+    let mut engine = engine;
+    let mut problems = std::mem::take(&mut state.problems);
+    if let Some(windows) = state.take_correlations() {
+        if let Err(e) = engine.restore_correlations(windows) {
+            problems.push(format!(
+                "--state {}: the correlations' windows were not taken back ({e}); they start empty",
+                config.state.display()
+            ));
+        }
+    }
     let mut w = Watcher {
         log: Log::new(config.quiet),
         config,
@@ -85,6 +95,21 @@ pub async fn run(
         outputs,
         stats: Stats::default(),
     };
+
+    for p in problems {
+        w.stats.warnings += 1;
+        if w.config.strict {
+            bail!("{p} (--strict)");
+        }
+        w.log.warn(&p);
+    }
+    if w.engine.open_groups() > 0 {
+        let msg = format!(
+            "{} correlation window(s) taken back from the state",
+            w.engine.open_groups()
+        );
+        w.log.info(&msg);
+    }
 
     let stop = Arc::new(AtomicBool::new(false));
     let wake = Arc::new(Notify::new());
@@ -340,7 +365,7 @@ impl Watcher {
                 return Ok(Done::Unread);
             }
         };
-        let outcome = self.engine.file(raw, &name);
+        let mut outcome = self.engine.file(raw, &name);
         let report = &outcome.report;
         if report.file_error.is_some() && c.fresh {
             return Ok(Done::Deferred);
@@ -361,6 +386,13 @@ impl Watcher {
         }
         self.stats.files += 1;
         self.stats.records += report.rows;
+        // The file counts: now its records may move the correlations' windows, which are
+        // kept before the step that records the file.
+        if self.engine.correlate(&mut outcome, &name) {
+            if let Some(windows) = self.engine.save_correlations() {
+                self.state.save_correlations(windows)?;
+            }
+        }
         self.stats.alerts += outcome.alerts.len() as u64;
         self.state.record_file(&name, c.mark, outcome.alerts)?;
         self.deliver().await?;
