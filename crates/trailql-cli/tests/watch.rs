@@ -665,3 +665,84 @@ fn correlation_windows_are_kept_in_the_state_across_restarts() {
         .count();
     assert_eq!(n, 1);
 }
+
+#[test]
+fn a_webhook_that_hangs_does_not_hold_up_the_alert_file_and_gets_its_alerts_once_it_answers() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("generated");
+    generate(&src, 3000, 1);
+    let trail = src.join("AWSLogs");
+    let want = detected(&trail);
+    let state = t.path().join("state");
+    let alerts = t.path().join("alerts.jsonl");
+    let hook = WebhookReceiver::start();
+    hook.set_mode(Mode::Hang);
+    let url = hook.url();
+    let mut child = watch_cmd(
+        &trail,
+        &state,
+        &[
+            "--no-stdout",
+            "--interval",
+            "600",
+            "--alert-file",
+            alerts.to_str().unwrap(),
+            "--webhook",
+            url.as_str(),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // While the webhook takes requests and never answers, the alert file gets everything.
+    wait_for(
+        "the alert file while the webhook hangs",
+        Duration::from_secs(120),
+        || lines(&alerts).len() >= want.len(),
+    );
+    assert!(hook.received().is_empty());
+    hook.set_mode(Mode::Accept);
+    let ids = || -> BTreeSet<(String, String)> {
+        let bodies: Vec<serde_json::Value> = hook
+            .received()
+            .iter()
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect();
+        counted(&bodies).keys().cloned().collect()
+    };
+    wait_for(
+        "the webhook once it answers",
+        Duration::from_secs(120),
+        || ids() == want,
+    );
+    let (status, err) = stop(&mut child, "-TERM");
+    assert!(status.success(), "{err}");
+    assert!(err.contains("no answer"), "the hang is named: {err}");
+    // Every alert in order; only the request that hung (the first alert, abandoned after the
+    // timeout and then answered when the receiver woke) may have come twice, with its id.
+    let seqs: Vec<u64> = hook
+        .received()
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    let mut firsts: Vec<u64> = Vec::new();
+    for s in &seqs {
+        if !firsts.contains(s) {
+            firsts.push(*s);
+        }
+    }
+    assert_eq!(
+        firsts,
+        (1..=want.len() as u64).collect::<Vec<_>>(),
+        "{seqs:?}"
+    );
+    assert!(
+        seqs.iter().filter(|&&s| s != 1).count() == want.len() - 1,
+        "{seqs:?}"
+    );
+}
