@@ -476,6 +476,12 @@ pub struct WatchArgs {
     /// Process what is there now, deliver the alerts, and exit.
     #[arg(long, help_heading = "Watch")]
     pub once: bool,
+    /// Validate each new hourly digest (signature, chain, the hash of every log file it lists)
+    /// every 5 minutes, and alert on a log file modified or deleted, a digest missing or
+    /// failing its signature. Local copies need the `<digest>.signature` side files. Keys:
+    /// --public-keys FILE, else CloudTrail's ListPublicKeys with the credentials for S3.
+    #[arg(long, help_heading = "Integrity")]
+    pub validate: bool,
     /// Alerts on standard output as JSON lines (with their id and sequence number).
     #[arg(long, help_heading = "Alerts")]
     pub json: bool,

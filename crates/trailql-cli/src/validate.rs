@@ -100,6 +100,7 @@ pub fn run(a: ValidateArgs) -> Result<ExitCode> {
         max_inflated: trailql_decode::inflate::DEFAULT_MAX_INFLATED,
         // Listed by --verbose only.
         keep_valid_logs: a.verbose,
+        after: Default::default(),
     };
     let s3 = crate::s3_options(&a.source.s3)?;
     let keys: Box<dyn KeyRing> = match &a.public_keys {

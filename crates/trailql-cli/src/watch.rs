@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use trailql_layout::{ListScope, TimeWindow};
 use trailql_s3::S3Client;
-use trailql_watch::{Config, Engine, OutputSpec, Queue, Source};
+use trailql_watch::{Config, Engine, Keys, OutputSpec, Queue, Source};
 
 use crate::args::WatchArgs;
 use crate::{detect, s3_options, sources, summary};
@@ -84,7 +84,14 @@ pub fn run(a: WatchArgs) -> Result<ExitCode> {
         window: TimeWindow::ALL,
         late_margin: Some(late_margin),
     };
-    let config = Config {
+    if a.validate && srcs.is_empty() {
+        bail!("--validate reads the digests from the sources: give -s (the trail folder or bucket) besides --sqs");
+    }
+    let keys_file = match &a.scan.public_keys {
+        Some(p) => Some(std::sync::Arc::new(crate::validate::load_keys(p)?)),
+        None => None,
+    };
+    let mut config = Config {
         sources: srcs.clone(),
         scope,
         start: start_time(&a.start, Utc::now())?,
@@ -95,6 +102,8 @@ pub fn run(a: WatchArgs) -> Result<ExitCode> {
         strict: a.scan.strict,
         once: a.once,
         quiet: a.scan.quiet,
+        validate: None,
+        max_inflated: a.scan.max_inflated_bytes,
     };
     let engine = Engine::new(detector, correlator, a.scan.max_inflated_bytes);
     crate::runtime()?.block_on(async move {
@@ -104,6 +113,19 @@ pub fn run(a: WatchArgs) -> Result<ExitCode> {
         } else {
             None
         };
+        if a.validate {
+            config.validate = Some(match keys_file {
+                Some(k) => Keys::File(k),
+                None if s3_opts.no_sign_request => bail!(
+                    "with --no-sign-request there are no credentials to call CloudTrail's ListPublicKeys: pass --public-keys FILE saved by `aws cloudtrail list-public-keys --output json`"
+                ),
+                None => Keys::CloudTrail(Box::new(
+                    trailql_s3::sdk_config(&s3_opts)
+                        .await
+                        .context("--validate: credentials to call CloudTrail's ListPublicKeys")?,
+                )),
+            });
+        }
         let queue = match &a.sqs {
             Some(url) => Some(Queue::connect(url, &s3_opts).await?),
             None => None,

@@ -746,3 +746,153 @@ fn a_webhook_that_hangs_does_not_hold_up_the_alert_file_and_gets_its_alerts_once
         "{seqs:?}"
     );
 }
+
+#[test]
+fn validate_alerts_once_on_a_modified_or_deleted_log_file_and_a_missing_digest() {
+    use trailql_testkit::signed::{build, good_keys_json, gz};
+    let t = tempfile::tempdir().unwrap();
+    // Five signed hours (digests and log files); the watched folder gets them as CloudTrail
+    // would deliver them, two hours at a time.
+    let trail = build(5, None);
+    let watched = t.path().join("watched");
+    let keys = t.path().join("keys.json");
+    std::fs::write(&keys, good_keys_json()).unwrap();
+    let copy = |key: &str| {
+        let dest = watched.join(key);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(trail.path(key), dest).unwrap();
+    };
+    let hour = |h: usize, with_digest: bool| {
+        for l in &trail.logs[h] {
+            copy(l);
+        }
+        if with_digest {
+            copy(&trail.digests[h]);
+            copy(&format!("{}.signature", trail.digests[h]));
+        }
+    };
+    let state = t.path().join("state");
+    let run = || {
+        let mut c = watch_cmd(
+            &watched,
+            &state,
+            &[
+                "--json",
+                "--once",
+                "--validate",
+                "--public-keys",
+                keys.to_str().unwrap(),
+            ],
+        );
+        let (out, err) = run_ok(&mut c);
+        let integrity: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| {
+                v["rule_id"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("trailql-integrity-")
+            })
+            .collect();
+        (integrity, err)
+    };
+    hour(0, true);
+    hour(1, true);
+    let (found, err) = run();
+    assert!(found.is_empty(), "an intact trail: {found:?}\n{err}");
+    assert!(!err.contains("warning:"), "{err}");
+
+    // Hour 2 arrives without its digest; in hour 3 one log file is rewritten and the other
+    // never arrives; hour 4 is intact.
+    hour(2, false);
+    hour(3, true);
+    let modified = &trail.logs[3][0];
+    std::fs::write(
+        watched.join(modified),
+        gz(br#"{"Records":[{"eventVersion":"1.09","eventTime":"2024-08-01T03:15:31Z","eventName":"Rewritten"}]}"#),
+    )
+    .unwrap();
+    let deleted = &trail.logs[3][1];
+    std::fs::remove_file(watched.join(deleted)).unwrap();
+    hour(4, true);
+    let (found, err) = run();
+    let got: BTreeSet<(String, String)> = found
+        .iter()
+        .map(|a| {
+            (
+                a["rule_id"].as_str().unwrap().to_string(),
+                a["event_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want: BTreeSet<(String, String)> = [
+        ("trailql-integrity-log-modified", modified.as_str()),
+        ("trailql-integrity-log-deleted", deleted.as_str()),
+        (
+            "trailql-integrity-digest-missing",
+            trail.digests[2].as_str(),
+        ),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(got, want, "{err}");
+    assert_eq!(found.len(), 3, "each once: {found:?}");
+    for a in &found {
+        assert_eq!(a["account"], trailql_testkit::signed::ACCOUNT);
+        assert!(["critical", "high"].contains(&a["level"].as_str().unwrap()));
+    }
+    // Run again: nothing new, nothing raised twice.
+    let (found, err) = run();
+    assert!(found.is_empty(), "{found:?}\n{err}");
+}
+
+#[test]
+fn validate_reads_digests_and_their_signature_metadata_from_a_bucket() {
+    use trailql_testkit::signed::{build, good_keys_json, gz};
+    let t = tempfile::tempdir().unwrap();
+    let trail = build(3, None);
+    let modified = trail.logs[2][0].clone();
+    std::fs::write(
+        trail.path(&modified),
+        gz(br#"{"Records":[{"eventVersion":"1.09","eventTime":"2024-08-01T02:15:31Z","eventName":"Rewritten"}]}"#),
+    )
+    .unwrap();
+    let moto = trailql_testkit::MotoServer::start();
+    moto.create_bucket("validated-trail");
+    // Signatures as S3 keeps them: object metadata, no side files.
+    moto.upload_dir("validated-trail", "", trail.dir.path());
+    let keys = t.path().join("keys.json");
+    std::fs::write(&keys, good_keys_json()).unwrap();
+    let (out, err) = run_ok(with_aws_keys(&mut trailql()).args([
+        "watch",
+        "-s",
+        "s3://validated-trail",
+        "--endpoint-url",
+        &moto.endpoint(),
+        "--state",
+        t.path().join("state").to_str().unwrap(),
+        "--start",
+        "2024-01-01",
+        "--once",
+        "--json",
+        "--validate",
+        "--public-keys",
+        keys.to_str().unwrap(),
+    ]));
+    let integrity: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| {
+            v["rule_id"]
+                .as_str()
+                .unwrap()
+                .starts_with("trailql-integrity-")
+        })
+        .collect();
+    assert_eq!(integrity.len(), 1, "{out}\n{err}");
+    assert_eq!(integrity[0]["rule_id"], "trailql-integrity-log-modified");
+    assert_eq!(integrity[0]["event_id"], modified.as_str());
+    assert!(!err.contains("warning:"), "{err}");
+}

@@ -31,6 +31,21 @@ pub struct Options {
     /// Collect the keys of the log files that validated ([`Report::valid_logs`]): for the
     /// `"$verified"` column and `--verbose`; off, memory does not grow with the window.
     pub keep_valid_logs: bool,
+    /// Per (account, region): validated up to here already, so that region's window starts
+    /// here instead of at `start` (a watch validating each new digest once).
+    pub after: BTreeMap<(String, String), DateTime<Utc>>,
+}
+
+impl Options {
+    /// These options for one account and region: the window starts where it was left.
+    fn for_region(&self, account: &str, region: &str) -> Options {
+        let mut o = self.clone();
+        if let Some(a) = self.after.get(&(account.to_string(), region.to_string())) {
+            o.start = o.start.max(*a);
+        }
+        o.after = BTreeMap::new();
+        o
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -67,6 +82,9 @@ pub struct TrailReport {
     pub logs_deleted: u64,
     pub logs_not_in_digest: u64,
     pub problems: Vec<Problem>,
+    /// The end of the newest digest walked in the window.
+    #[serde(skip)]
+    pub newest_digest: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -337,6 +355,7 @@ impl Walk<'_> {
         // Digest by key, to follow `previousDigestS3Object` links without a scan per step.
         let by_key: std::collections::HashMap<&str, &(DigestKey, String)> =
             digests.iter().map(|d| (d.1.as_str(), d)).collect();
+        self.report.newest_digest = window.first().map(|(k, _)| k.end);
         let mut visited: HashSet<String> = HashSet::new();
         let mut first_head = true;
         for head in &window {
@@ -490,15 +509,6 @@ pub fn validate(store: &dyn Store, keys: &dyn KeyRing, opts: &Options) -> Result
     let mut reports: Vec<TrailReport> = Vec::new();
     let mut unverified = Vec::new();
     let mut valid_logs = HashSet::new();
-    // Digests of periods ending in the window are written up to an hour after it.
-    let digest_days = (
-        opts.start.date_naive(),
-        (opts.end + Duration::hours(2)).date_naive(),
-    );
-    let log_days = (
-        (opts.start - Duration::minutes(1)).date_naive(),
-        opts.end.date_naive(),
-    );
     for acct in tree::accounts(store, opts.account.as_deref())? {
         let digest_root = format!("{}CloudTrail-Digest/", acct.path);
         let log_root = format!("{}CloudTrail/", acct.path);
@@ -506,6 +516,16 @@ pub fn validate(store: &dyn Store, keys: &dyn KeyRing, opts: &Options) -> Result
         regions.extend(store.list(&log_root)?.folders);
         let wanted = |r: &String| opts.region.as_deref().is_none_or(|w| w == r);
         for region in regions.into_iter().filter(wanted) {
+            let opts = &opts.for_region(&acct.account, &region);
+            // Digests of periods ending in the window are written up to an hour after it.
+            let digest_days = (
+                opts.start.date_naive(),
+                (opts.end + Duration::hours(2)).date_naive(),
+            );
+            let log_days = (
+                (opts.start - Duration::minutes(1)).date_naive(),
+                opts.end.date_naive(),
+            );
             // The region's digests in the window, by trail (a region usually has one).
             let mut trails: BTreeMap<TrailId, Vec<(DigestKey, String)>> = BTreeMap::new();
             let digest_region = format!("{digest_root}{region}/");

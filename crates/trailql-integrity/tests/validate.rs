@@ -28,6 +28,7 @@ fn opts() -> Options {
         newest_signature: None,
         max_inflated: 1 << 30,
         keep_valid_logs: true,
+        after: Default::default(),
     }
 }
 
@@ -320,4 +321,32 @@ fn keys_fetched_with_list_public_keys_per_region() {
             && e.contains("--public-keys keys.json"),
         "{e}"
     );
+}
+
+#[test]
+fn a_region_validated_up_to_a_digest_starts_its_window_there() {
+    let t = build(4, None);
+    let mut o = opts();
+    // Digests 0 and 1 were validated by an earlier run.
+    let second_end = t0() + Duration::hours(2);
+    o.after
+        .insert((ACCOUNT.to_string(), REGION.to_string()), second_end);
+    let r = check(&t, &good_keys(), &o);
+    assert!(r.ok, "{:#?}", r);
+    let trail = &r.trails[0];
+    assert_eq!(
+        (trail.digests_valid, trail.logs_valid),
+        (2, 4),
+        "{trail:#?}"
+    );
+    assert_eq!(trail.newest_digest, Some(t0() + Duration::hours(4)));
+    // The logs of the hours validated before are neither checked again nor reported.
+    assert!(kinds(&r).is_empty(), "{:?}", kinds(&r));
+    // Another region's entry changes nothing here.
+    let mut other = opts();
+    other
+        .after
+        .insert((ACCOUNT.to_string(), "eu-west-1".to_string()), second_end);
+    let all = check(&t, &good_keys(), &other);
+    assert_eq!(all.trails[0].digests_valid, 4);
 }

@@ -78,6 +78,7 @@ pub async fn verified_files(
             newest_signature: None,
             max_inflated,
             keep_valid_logs: true,
+            after: Default::default(),
         };
         let (keys, s3, r) = (keys.clone(), s3.clone(), root.clone());
         let handle = tokio::runtime::Handle::current();

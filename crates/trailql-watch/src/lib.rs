@@ -8,6 +8,7 @@
 //! a file at a time needs the decoder and the rules, not a query engine.
 
 pub mod engine;
+pub mod integrity;
 pub mod notification;
 pub mod output;
 pub mod source;
@@ -17,6 +18,7 @@ pub mod wake;
 pub mod watch;
 
 pub use engine::Engine;
+pub use integrity::Keys;
 pub use output::{Output, OutputSpec};
 pub use source::Source;
 pub use sqs::Queue;

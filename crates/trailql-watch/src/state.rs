@@ -76,6 +76,10 @@ pub struct Snapshot {
     /// File steps taken since the state was created (what a correlation slot is marked with).
     #[serde(default)]
     pub file_steps: u64,
+    /// Per trail (`SOURCE ACCOUNT/REGION`), the end of the newest digest validated
+    /// (`--validate`).
+    #[serde(default)]
+    pub validated: BTreeMap<String, DateTime<Utc>>,
 }
 
 /// The correlations' windows as of a number of file steps.
@@ -98,6 +102,12 @@ enum Step {
         output: String,
         seq: u64,
     },
+    /// A trail's digests validated up to `until`, with the alerts of what was wrong.
+    Validated {
+        trail: String,
+        until: DateTime<Utc>,
+        alerts: Vec<Queued>,
+    },
 }
 
 impl Snapshot {
@@ -109,16 +119,29 @@ impl Snapshot {
                 }
                 self.files.insert(name, mark);
                 self.file_steps += 1;
-                for q in alerts {
-                    if q.seq > self.seq {
-                        self.seq = q.seq;
-                        self.pending.push_back(q);
-                    }
-                }
+                self.queue(alerts);
             }
             Step::Delivered { output, seq } => {
                 let at = self.delivered.entry(output).or_default();
                 *at = (*at).max(seq);
+            }
+            Step::Validated {
+                trail,
+                until,
+                alerts,
+            } => {
+                let at = self.validated.entry(trail).or_insert(until);
+                *at = (*at).max(until);
+                self.queue(alerts);
+            }
+        }
+    }
+
+    fn queue(&mut self, alerts: Vec<Queued>) {
+        for q in alerts {
+            if q.seq > self.seq {
+                self.seq = q.seq;
+                self.pending.push_back(q);
             }
         }
     }
@@ -251,14 +274,7 @@ impl State {
         mark: FileMark,
         alerts: Vec<Alert>,
     ) -> Result<Vec<Queued>> {
-        let queued: Vec<Queued> = alerts
-            .into_iter()
-            .enumerate()
-            .map(|(i, alert)| Queued {
-                seq: self.snap.seq + 1 + i as u64,
-                alert,
-            })
-            .collect();
+        let queued = self.number(alerts);
         self.append(Step::File {
             name: name.to_string(),
             mark,
@@ -297,6 +313,34 @@ impl State {
         })?;
         self.slot_ahead = Some(to);
         Ok(())
+    }
+
+    /// A trail's digests are validated up to `until` and these are the alerts of what was
+    /// wrong: one step, like a file and its alerts.
+    pub fn record_validated(
+        &mut self,
+        trail: &str,
+        until: DateTime<Utc>,
+        alerts: Vec<Alert>,
+    ) -> Result<Vec<Queued>> {
+        let queued = self.number(alerts);
+        self.append(Step::Validated {
+            trail: trail.to_string(),
+            until,
+            alerts: queued.clone(),
+        })?;
+        Ok(queued)
+    }
+
+    fn number(&self, alerts: Vec<Alert>) -> Vec<Queued> {
+        alerts
+            .into_iter()
+            .enumerate()
+            .map(|(i, alert)| Queued {
+                seq: self.snap.seq + 1 + i as u64,
+                alert,
+            })
+            .collect()
     }
 
     /// `output` has every alert up to `seq`.

@@ -19,6 +19,7 @@ use trailql_s3::S3Client;
 use trailql_layout::{KeyKind, SourceFile};
 
 use crate::engine::Engine;
+use crate::integrity::{self, Keys, VALIDATE_EVERY};
 use crate::notification::{self, Notice};
 use crate::output::{Output, OutputSpec};
 use crate::source::{self, Candidate, Source};
@@ -48,6 +49,10 @@ pub struct Config {
     pub once: bool,
     /// No status line and no log lines (warnings still go to stderr).
     pub quiet: bool,
+    /// `--validate`: check each new digest with these public keys.
+    pub validate: Option<Keys>,
+    /// The bytes one file may inflate to.
+    pub max_inflated: u64,
 }
 
 /// What a watch did.
@@ -90,10 +95,11 @@ pub async fn run(
         log: Log::new(config.quiet),
         config,
         engine,
-        s3,
+        s3: s3.map(Arc::new),
         state,
         outputs,
         stats: Stats::default(),
+        validated_at: None,
     };
 
     for p in problems {
@@ -151,6 +157,7 @@ pub async fn run(
         } else {
             w.poll(&stop).await?
         };
+        w.validate().await?;
         if w.stats.files > round_files {
             let msg = format!(
                 "{} new file(s); {} file(s), {} alert(s) so far",
@@ -252,11 +259,13 @@ enum Done {
 struct Watcher {
     config: Config,
     engine: Engine,
-    s3: Option<S3Client>,
+    s3: Option<Arc<S3Client>>,
     state: State,
     outputs: Vec<Output>,
     stats: Stats,
     log: Log,
+    /// When the digests were last validated (`--validate`).
+    validated_at: Option<Instant>,
 }
 
 impl Watcher {
@@ -271,7 +280,13 @@ impl Watcher {
         let mut scope = self.config.scope.clone();
         scope.window.start = Some(start);
         scope.window.end = None;
-        let poll = source::poll(&self.config.sources, &scope, self.s3.as_ref(), &self.state).await;
+        let poll = source::poll(
+            &self.config.sources,
+            &scope,
+            self.s3.as_deref(),
+            &self.state,
+        )
+        .await;
         for (place, why) in &poll.problems {
             self.stats.warnings += 1;
             if self.config.strict {
@@ -350,10 +365,49 @@ impl Watcher {
         Ok(())
     }
 
+    /// `--validate`: when it is time, check the digests delivered since the last check, and
+    /// record each trail's verdict and alerts as one step.
+    async fn validate(&mut self) -> Result<()> {
+        let Some(keys) = &self.config.validate else {
+            return Ok(());
+        };
+        if self
+            .validated_at
+            .is_some_and(|t| t.elapsed() < VALIDATE_EVERY)
+        {
+            return Ok(());
+        }
+        self.validated_at = Some(Instant::now());
+        let checked = integrity::check(
+            &self.config.sources,
+            self.s3.clone(),
+            keys,
+            &self.state.snap.validated,
+            self.config.start,
+            self.config.max_inflated,
+        )
+        .await;
+        for p in &checked.problems {
+            self.stats.warnings += 1;
+            if self.config.strict {
+                bail!("{p} (--strict)");
+            }
+            self.log.warn_once(p);
+        }
+        for (trail, until, alerts) in checked.trails {
+            if self.state.snap.validated.get(&trail) == Some(&until) && alerts.is_empty() {
+                continue;
+            }
+            self.stats.alerts += alerts.len() as u64;
+            self.state.record_validated(&trail, until, alerts)?;
+        }
+        self.deliver().await
+    }
+
     /// Read, evaluate and record one file, then deliver its alerts.
     async fn process(&mut self, c: Candidate) -> Result<Done> {
         let name = c.file.display.clone();
-        let raw = match source::read(&c, self.s3.as_ref()).await {
+        let raw = match source::read(&c, self.s3.as_deref()).await {
             Ok(raw) => raw,
             Err(e) => {
                 self.stats.warnings += 1;
