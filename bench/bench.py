@@ -368,13 +368,32 @@ RSIGMA_VERSION = "0.23.0"
 WATCH_MARK = "- Watch: "
 
 
+def timed_lines(p):
+    """The lines of `p`'s standard output as they come, each with the time it was read."""
+    import queue
+    import threading
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put((time.perf_counter(), l)) for l in p.stdout],
+                     daemon=True).start()
+    return lines
+
+
+def alerts_after(lines, want, start, timeout):
+    """Seconds from `start` until every event id in `want` had its "opened to the world" alert."""
+    want = set(want)
+    while want:
+        at, line = lines.get(timeout=timeout)
+        alert = json.loads(line)
+        if alert["rule_title"] == "Security group opened to the world":
+            want.discard(alert["event_id"])
+    return at - start
+
+
 def watch_bench(rounds=5):
     """`trailql watch` on a folder, polling every 10 minutes so that only file-system
     notifications can make it quick: the time from a file with a planted opening landing in
     the folder to its alert on stdout, for `rounds` files; then the CPU it uses idle over 10 s;
     then a backfill (`--once`) of a 7-day trail."""
-    import queue
-    import threading
     with tempfile.TemporaryDirectory() as t:
         t = Path(t)
         gen = t / "gen"
@@ -391,9 +410,7 @@ def watch_bench(rounds=5):
         p = subprocess.Popen([str(TRAILQL), "watch", "-s", str(watched), "--state", str(t / "state"),
                               "--start", "2024-01-01", "--interval", "600", "--json"],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        lines = queue.Queue()
-        threading.Thread(target=lambda: [lines.put((time.perf_counter(), l)) for l in p.stdout],
-                         daemon=True).start()
+        lines = timed_lines(p)
         time.sleep(1.0)
         latencies = []
         try:
@@ -403,12 +420,7 @@ def watch_bench(rounds=5):
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 start = time.perf_counter()
                 shutil.copyfile(f, dest)
-                while want:
-                    at, line = lines.get(timeout=30)
-                    alert = json.loads(line)
-                    if alert["rule_title"] == "Security group opened to the world":
-                        want.discard(alert["event_id"])
-                latencies.append(at - start)
+                latencies.append(alerts_after(lines, want, start, timeout=30))
                 time.sleep(0.5)
             def cpu_ticks():
                 fields = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -435,9 +447,7 @@ def sqs_watch_latencies(t, gen, files, sg):
     """`trailql watch --sqs` against moto's S3 and SQS on loopback: each file is put in the
     bucket, then CloudTrail's SNS notification naming it is sent; the time from the send to
     the alert on stdout. None when moto is not installed."""
-    import queue
     import socket
-    import threading
     import urllib.request
     try:
         import boto3
@@ -466,9 +476,7 @@ def sqs_watch_latencies(t, gen, files, sg):
         p = subprocess.Popen([str(TRAILQL), "watch", "--sqs", url, "--endpoint-url", endpoint,
                               "--state", str(t / "state-sqs"), "--json"],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
-        lines = queue.Queue()
-        threading.Thread(target=lambda: [lines.put((time.perf_counter(), l)) for l in p.stdout],
-                         daemon=True).start()
+        lines = timed_lines(p)
         time.sleep(2.0)
         latencies = []
         try:
@@ -479,12 +487,7 @@ def sqs_watch_latencies(t, gen, files, sg):
                 inner = json.dumps({"s3Bucket": "bench-trail", "s3ObjectKey": [key]})
                 start = time.perf_counter()
                 sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"Type": "Notification", "Message": inner}))
-                while want:
-                    at, line = lines.get(timeout=60)
-                    alert = json.loads(line)
-                    if alert["rule_title"] == "Security group opened to the world":
-                        want.discard(alert["event_id"])
-                latencies.append(at - start)
+                latencies.append(alerts_after(lines, want, start, timeout=60))
                 time.sleep(0.5)
         finally:
             p.terminate()

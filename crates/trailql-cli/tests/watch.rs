@@ -103,11 +103,29 @@ fn detected(source: &Path) -> BTreeSet<(String, String)> {
 }
 
 /// The alert file's lines as JSON (a missing file is none).
+/// A generated trail under `t/generated` (its `AWSLogs/` inside) and what `detect` finds in it.
+fn generated(t: &Path, events: u32, days: u32) -> (PathBuf, BTreeSet<(String, String)>) {
+    let src = t.join("generated");
+    generate(&src, events, days);
+    let want = detected(&src.join("AWSLogs"));
+    (src, want)
+}
+
 fn lines(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
+    json_lines(&std::fs::read_to_string(path).unwrap_or_default())
+}
+
+fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// The alerts of JSON lines whose rule id starts with `prefix`.
+fn of_rule(out: &str, prefix: &str) -> Vec<serde_json::Value> {
+    json_lines(out)
+        .into_iter()
+        .filter(|v| v["rule_id"].as_str().unwrap().starts_with(prefix))
         .collect()
 }
 
@@ -177,9 +195,7 @@ fn watch_cmd(source: &Path, state: &Path, extra: &[&str]) -> Command {
 #[test]
 fn files_dropped_into_a_watched_folder_alert_once_each_within_moments() {
     let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("generated");
-    generate(&src, 3000, 1);
-    let want = detected(&src.join("AWSLogs"));
+    let (src, want) = generated(t.path(), 3000, 1);
     let watched = t.path().join("watched");
     std::fs::create_dir_all(&watched).unwrap();
     let state = t.path().join("state");
@@ -244,10 +260,8 @@ fn files_dropped_into_a_watched_folder_alert_once_each_within_moments() {
 #[test]
 fn killed_at_any_moment_and_restarted_every_alert_is_delivered_exactly_once_to_the_file() {
     let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("generated");
-    generate(&src, 20_000, 2);
+    let (src, want) = generated(t.path(), 20_000, 2);
     let trail = src.join("AWSLogs");
-    let want = detected(&trail);
     let state = t.path().join("state");
     let alerts = t.path().join("alerts.jsonl");
     let hook = WebhookReceiver::start();
@@ -309,10 +323,8 @@ fn killed_at_any_moment_and_restarted_every_alert_is_delivered_exactly_once_to_t
 #[test]
 fn a_webhook_that_is_down_gets_its_alerts_in_order_when_it_is_back_signed() {
     let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("generated");
-    generate(&src, 3000, 1);
+    let (src, want) = generated(t.path(), 3000, 1);
     let trail = src.join("AWSLogs");
-    let want = detected(&trail);
     let state = t.path().join("state");
     let mut hook = WebhookReceiver::start();
     let url = hook.url();
@@ -374,9 +386,7 @@ fn a_webhook_that_is_down_gets_its_alerts_in_order_when_it_is_back_signed() {
 #[test]
 fn a_bucket_on_moto_is_followed_as_files_are_delivered() {
     let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("generated");
-    generate(&src, 3000, 1);
-    let want = detected(&src.join("AWSLogs"));
+    let (src, want) = generated(t.path(), 3000, 1);
     let moto = trailql_testkit::MotoServer::start();
     moto.create_bucket("watched-trail");
     let files = trail_files(&src);
@@ -429,10 +439,8 @@ fn a_bucket_on_moto_is_followed_as_files_are_delivered() {
 #[test]
 fn bad_files_in_the_tree_are_warnings_and_the_watch_goes_on() {
     let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("generated");
-    generate(&src, 3000, 1);
+    let (src, want) = generated(t.path(), 3000, 1);
     let trail = src.join("AWSLogs");
-    let want = detected(&trail);
     let region = trail_files(&src)[0].parent().unwrap().to_path_buf();
     let bad = region.join("111122223333_CloudTrail_us-east-1_20240801T0000Z_broken.json.gz");
     std::fs::write(&bad, b"\x1f\x8b\x08\x00 this is not gzip").unwrap();
@@ -518,9 +526,7 @@ fn memory_stays_flat_in_the_number_of_files_processed() {
 #[test]
 fn an_sqs_queue_of_delivery_notifications_is_followed_and_drained() {
     let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("generated");
-    generate(&src, 3000, 1);
-    let want = detected(&src.join("AWSLogs"));
+    let (src, want) = generated(t.path(), 3000, 1);
     let moto = trailql_testkit::MotoServer::start();
     moto.create_bucket("sqs-trail");
     let queue = moto.create_queue("trail-deliveries");
@@ -609,11 +615,9 @@ fn correlation_windows_are_kept_in_the_state_across_restarts() {
             .as_bytes())
     };
     let burst = |out: &str| {
-        out.lines()
-            .filter(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                v["rule_title"] == "Burst of access denied errors for one principal"
-            })
+        json_lines(out)
+            .iter()
+            .filter(|v| v["rule_title"] == "Burst of access denied errors for one principal")
             .count()
     };
     let state = t.path().join("state");
@@ -669,10 +673,8 @@ fn correlation_windows_are_kept_in_the_state_across_restarts() {
 #[test]
 fn a_webhook_that_hangs_does_not_hold_up_the_alert_file_and_gets_its_alerts_once_it_answers() {
     let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("generated");
-    generate(&src, 3000, 1);
+    let (src, want) = generated(t.path(), 3000, 1);
     let trail = src.join("AWSLogs");
-    let want = detected(&trail);
     let state = t.path().join("state");
     let alerts = t.path().join("alerts.jsonl");
     let hook = WebhookReceiver::start();
@@ -785,17 +787,7 @@ fn validate_alerts_once_on_a_modified_or_deleted_log_file_and_a_missing_digest()
             ],
         );
         let (out, err) = run_ok(&mut c);
-        let integrity: Vec<serde_json::Value> = out
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            .filter(|v| {
-                v["rule_id"]
-                    .as_str()
-                    .unwrap()
-                    .starts_with("trailql-integrity-")
-            })
-            .collect();
-        (integrity, err)
+        (of_rule(&out, "trailql-integrity-"), err)
     };
     hour(0, true);
     hour(1, true);
@@ -881,16 +873,7 @@ fn validate_reads_digests_and_their_signature_metadata_from_a_bucket() {
         "--public-keys",
         keys.to_str().unwrap(),
     ]));
-    let integrity: Vec<serde_json::Value> = out
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|v| {
-            v["rule_id"]
-                .as_str()
-                .unwrap()
-                .starts_with("trailql-integrity-")
-        })
-        .collect();
+    let integrity = of_rule(&out, "trailql-integrity-");
     assert_eq!(integrity.len(), 1, "{out}\n{err}");
     assert_eq!(integrity[0]["rule_id"], "trailql-integrity-log-modified");
     assert_eq!(integrity[0]["event_id"], modified.as_str());

@@ -136,11 +136,17 @@ pub async fn check(
         for p in &report.unverified {
             // Log files after the newest digest of a trail validated before wait for the next
             // one; a region never validated and with no digests is worth a word (once).
-            let mut parts = p.key.split('/').skip(1);
-            let (account, region) = (parts.next(), parts.nth(1));
-            let known = account
-                .zip(region)
-                .is_some_and(|(a, r)| validated.contains_key(&trail_name(&name, a, r)));
+            // The key is the region's log folder, `…/ACCOUNT/CloudTrail/REGION/`.
+            let parts: Vec<&str> = p.key.split('/').collect();
+            let known = parts
+                .iter()
+                .position(|s| *s == "CloudTrail")
+                .is_some_and(|i| {
+                    i > 0
+                        && parts.get(i + 1).is_some_and(|r| {
+                            validated.contains_key(&trail_name(&name, parts[i - 1], r))
+                        })
+                });
             if !known {
                 out.problems.push(format!(
                     "--validate {}: log files and no digest files: not verified (is log file validation enabled on the trail?)",
