@@ -523,6 +523,90 @@ fn memory_stays_flat_in_the_number_of_files_processed() {
     );
 }
 
+/// The `VmHWM` of a running child, in MiB.
+fn high_water_mib(child: &Child) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    trailql_testkit::peak::vm_hwm_kib(&status).unwrap() as f64 / 1024.0
+}
+
+#[test]
+fn memory_stays_flat_while_thousands_of_files_are_delivered_to_a_running_watch() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("generated");
+    generate(&src, 150_000, 7);
+    let files = trail_files(&src);
+    assert!(files.len() > 2000, "{} files", files.len());
+    let watched = t.path().join("watched");
+    std::fs::create_dir_all(&watched).unwrap();
+    let alerts = t.path().join("alerts.jsonl");
+    let mut child = watch_cmd(
+        &watched,
+        &t.path().join("state"),
+        &[
+            "--interval",
+            "600",
+            "--no-stdout",
+            "--alert-file",
+            alerts.to_str().unwrap(),
+        ],
+    )
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // The watch's log lines say how many files it has processed so far.
+    let processed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let reader = {
+        let processed = processed.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            let mut log = String::new();
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+                let line = line.unwrap();
+                if let Some(n) = line
+                    .split("; ")
+                    .nth(1)
+                    .and_then(|r| r.split(' ').next())
+                    .and_then(|n| n.parse().ok())
+                {
+                    processed.store(n, std::sync::atomic::Ordering::SeqCst);
+                }
+                log.push_str(&line);
+                log.push('\n');
+            }
+            log
+        })
+    };
+    // Delivered in batches, each processed before the next lands, as a trail delivers.
+    let mut delivered = 0;
+    let mut early = None;
+    for batch in files.chunks(50) {
+        for f in batch {
+            deliver(f, &src, &watched);
+        }
+        delivered += batch.len();
+        wait_for("the batch to be processed", Duration::from_secs(60), || {
+            processed.load(std::sync::atomic::Ordering::SeqCst) >= delivered
+        });
+        if early.is_none() && delivered >= files.len() / 10 {
+            early = Some((delivered, high_water_mib(&child)));
+        }
+    }
+    let (few, small) = early.unwrap();
+    let large = high_water_mib(&child);
+    signal(&child, "-TERM");
+    assert!(child.wait().unwrap().success());
+    let log = reader.join().unwrap();
+    assert!(!log.contains("warning:"), "{log}");
+    assert!(!lines(&alerts).is_empty());
+    let peaks = [(few, small), (files.len(), large)];
+    eprintln!("peak RSS (files delivered, MiB): {peaks:?}");
+    assert!(large < 256.0, "{peaks:?}");
+    assert!(
+        large < small * 1.25 + 8.0,
+        "peak RSS grew with the files delivered: {peaks:?}"
+    );
+}
+
 #[test]
 fn an_sqs_queue_of_delivery_notifications_is_followed_and_drained() {
     let t = tempfile::tempdir().unwrap();
@@ -750,12 +834,12 @@ fn a_webhook_that_hangs_does_not_hold_up_the_alert_file_and_gets_its_alerts_once
 }
 
 #[test]
-fn validate_alerts_once_on_a_modified_or_deleted_log_file_and_a_missing_digest() {
+fn validate_alerts_once_on_a_modified_or_deleted_log_file_a_missing_digest_and_digests_that_stop() {
     use trailql_testkit::signed::{build, good_keys_json, gz};
     let t = tempfile::tempdir().unwrap();
-    // Five signed hours (digests and log files); the watched folder gets them as CloudTrail
-    // would deliver them, two hours at a time.
-    let trail = build(5, None);
+    // Eight signed hours (digests and log files); the watched folder gets them as CloudTrail
+    // would deliver them, a few hours at a time.
+    let trail = build(8, None);
     let watched = t.path().join("watched");
     let keys = t.path().join("keys.json");
     std::fs::write(&keys, good_keys_json()).unwrap();
@@ -836,6 +920,27 @@ fn validate_alerts_once_on_a_modified_or_deleted_log_file_and_a_missing_digest()
         assert!(["critical", "high"].contains(&a["level"].as_str().unwrap()));
     }
     // Run again: nothing new, nothing raised twice.
+    let (found, err) = run();
+    assert!(found.is_empty(), "{found:?}\n{err}");
+
+    // Log files go on arriving, digests do not (validation turned off): said once.
+    for h in 5..8 {
+        hour(h, false);
+    }
+    let (found, err) = run();
+    assert_eq!(found.len(), 1, "{found:?}\n{err}");
+    let a = &found[0];
+    assert_eq!(a["rule_id"], "trailql-integrity-digests-stopped");
+    assert_eq!(a["level"], "high");
+    let region = a["region"].as_str().unwrap();
+    assert!(trail.digests[4].contains(&format!("/{region}/")), "{a}");
+    assert!(
+        a["matched"]
+            .as_str()
+            .unwrap()
+            .contains("after the one ending 2024-08-01T05:0"),
+        "the newest digest is hour 4's: {a}"
+    );
     let (found, err) = run();
     assert!(found.is_empty(), "{found:?}\n{err}");
 }

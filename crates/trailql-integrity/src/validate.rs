@@ -94,6 +94,10 @@ pub struct Report {
     pub trails: Vec<TrailReport>,
     /// Log files in the window of an account/region with no digests at all.
     pub unverified: Vec<Problem>,
+    /// Per (account, region): the newest delivery of a log file in the window (a watch
+    /// compares it with the newest digest to see digests stop arriving).
+    #[serde(skip)]
+    pub newest_logs: BTreeMap<(String, String), DateTime<Utc>>,
     /// Keys of log files that validated (when [`Options::keep_valid_logs`]).
     #[serde(skip)]
     pub valid_logs: HashSet<String>,
@@ -177,6 +181,8 @@ struct RegionState {
     span: Option<(DateTime<Utc>, DateTime<Utc>)>,
     /// Log files in the window with no digest chain at all.
     no_digest_logs: u64,
+    /// The newest delivery of a log file in the window.
+    newest_log: Option<DateTime<Utc>>,
 }
 
 struct Walk<'a> {
@@ -474,7 +480,11 @@ fn close_days(
                 continue;
             };
             let Some(at) = t.delivered else { continue };
-            if at < opts.start - Duration::minutes(1) || at >= opts.end || listed.contains(&key) {
+            if at < opts.start - Duration::minutes(1) || at >= opts.end {
+                continue;
+            }
+            region.newest_log = region.newest_log.max(Some(at));
+            if listed.contains(&key) {
                 continue;
             }
             let Some((a, b)) = region.span else {
@@ -508,6 +518,7 @@ fn close_days(
 pub fn validate(store: &dyn Store, keys: &dyn KeyRing, opts: &Options) -> Result<Report, String> {
     let mut reports: Vec<TrailReport> = Vec::new();
     let mut unverified = Vec::new();
+    let mut newest_logs = BTreeMap::new();
     let mut valid_logs = HashSet::new();
     for acct in tree::accounts(store, opts.account.as_deref())? {
         let digest_root = format!("{}CloudTrail-Digest/", acct.path);
@@ -547,6 +558,7 @@ pub fn validate(store: &dyn Store, keys: &dyn KeyRing, opts: &Options) -> Result
                 listed: HashMap::new(),
                 span: None,
                 no_digest_logs: 0,
+                newest_log: None,
             };
             let stream = trails.len() == 1;
             let first = reports.len();
@@ -573,6 +585,9 @@ pub fn validate(store: &dyn Store, keys: &dyn KeyRing, opts: &Options) -> Result
             let mut no_trail = TrailReport::default();
             let report = reports.get_mut(first).unwrap_or(&mut no_trail);
             close_days(store, opts, &mut state, report, None)?;
+            if let Some(at) = state.newest_log {
+                newest_logs.insert((acct.account.clone(), region.clone()), at);
+            }
             if state.no_digest_logs > 0 {
                 unverified.push(Problem {
                     severity: Severity::Warning,
@@ -599,6 +614,7 @@ pub fn validate(store: &dyn Store, keys: &dyn KeyRing, opts: &Options) -> Result
         ok: errors == 0 && !reports.is_empty(),
         trails: reports,
         unverified,
+        newest_logs,
         valid_logs,
         errors,
         warnings,

@@ -4,7 +4,8 @@
 //! the state) to now: the new digests' signatures and chain, and the SHA-256 of every log file
 //! they list. What is wrong becomes an alert — a log file modified or deleted after delivery, a
 //! digest missing from the chain or failing its signature, a log file inside the chain that no
-//! digest lists — with a stable id (`trailql-integrity-KIND/KEY`), so it is raised once.
+//! digest lists, digests that stop arriving while log files still do — with a stable id
+//! (`trailql-integrity-KIND/KEY`), so it is raised once.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,6 +23,12 @@ use crate::source::Source;
 
 /// How often the digests are looked at (they are delivered about once an hour per region).
 pub const VALIDATE_EVERY: Duration = Duration::from_secs(300);
+
+/// CloudTrail delivers a digest for every hour, log files or not, within about an hour of the
+/// hour's end: a region with log files after its newest digest and no digest for this long
+/// after that one's end has stopped getting digests (log file validation turned off, digests
+/// deleted or the delivery broken).
+pub const DIGEST_LATE: chrono::Duration = chrono::Duration::hours(3);
 
 /// Where the public keys that verify digest signatures come from.
 #[derive(Clone)]
@@ -44,11 +51,23 @@ impl std::fmt::Debug for Keys {
 /// What one validation found.
 #[derive(Debug, Default)]
 pub struct Checked {
-    /// Per trail (`SOURCE ACCOUNT/REGION`): the newest digest validated, and the alerts of
-    /// its problems.
-    pub trails: Vec<(String, DateTime<Utc>, Vec<Alert>)>,
+    pub trails: Vec<TrailChecked>,
     /// Warnings: what could not be validated, and why.
     pub problems: Vec<String>,
+}
+
+/// One trail's verdict.
+#[derive(Debug)]
+pub struct TrailChecked {
+    /// `SOURCE ACCOUNT/REGION`.
+    pub trail: String,
+    /// The end of the newest digest validated.
+    pub until: DateTime<Utc>,
+    /// The alerts of its problems.
+    pub alerts: Vec<Alert>,
+    /// No digest came after `until` for [`DIGEST_LATE`] while log files did (among the
+    /// alerts).
+    pub stalled: bool,
 }
 
 /// The state's name of a trail.
@@ -62,6 +81,7 @@ pub async fn check(
     s3: Option<Arc<S3Client>>,
     keys: &Keys,
     validated: &BTreeMap<String, DateTime<Utc>>,
+    stalled: &BTreeMap<String, DateTime<Utc>>,
     start: DateTime<Utc>,
     max_inflated: u64,
 ) -> Checked {
@@ -102,7 +122,7 @@ pub async fn check(
             newest_signature: None,
             max_inflated,
             keep_valid_logs: false,
-            after,
+            after: after.clone(),
         };
         let keys = keys.clone();
         let h = handle.clone();
@@ -154,6 +174,7 @@ pub async fn check(
                 ));
             }
         }
+        let mut verdicts: BTreeMap<(String, String), TrailChecked> = BTreeMap::new();
         for t in report.trails {
             let Some(newest) = t.newest_digest else {
                 continue;
@@ -169,11 +190,80 @@ pub async fn check(
                         .push(format!("--validate {}: {}", p.key, p.detail)),
                 }
             }
-            out.trails
-                .push((trail_name(&name, &t.account, &t.region), newest, alerts));
+            verdicts.insert(
+                (t.account.clone(), t.region.clone()),
+                TrailChecked {
+                    trail: trail_name(&name, &t.account, &t.region),
+                    until: newest,
+                    alerts,
+                    stalled: false,
+                },
+            );
         }
+        // Log files still delivered, digests not: from the newest digest of this window, else
+        // the one the state had.
+        for ((account, region), newest_log) in &report.newest_logs {
+            let key = (account.clone(), region.clone());
+            let Some(until) = verdicts
+                .get(&key)
+                .map(|v| v.until)
+                .or_else(|| after.get(&key).copied())
+            else {
+                continue;
+            };
+            let trail = trail_name(&name, account, region);
+            if *newest_log <= until
+                || now - until < DIGEST_LATE
+                || stalled.get(&trail) == Some(&until)
+            {
+                continue;
+            }
+            let v = verdicts.entry(key).or_insert_with(|| TrailChecked {
+                trail: trail.clone(),
+                until,
+                alerts: Vec::new(),
+                stalled: false,
+            });
+            v.stalled = true;
+            v.alerts
+                .push(stalled_alert(account, region, until, *newest_log, now));
+        }
+        out.trails.extend(verdicts.into_values());
     }
     out
+}
+
+/// Digests stopped after `until`, log files delivered up to `newest_log`.
+fn stalled_alert(
+    account: &str,
+    region: &str,
+    until: DateTime<Utc>,
+    newest_log: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Alert {
+    let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    Alert {
+        rule_id: "trailql-integrity-digests-stopped".to_string(),
+        rule_title: "Digest files stopped arriving".to_string(),
+        level: "high".to_string(),
+        tags: "attack.defense-evasion, attack.t1562.008".to_string(),
+        event_time: fmt(newest_log),
+        event_id: format!("{account}/{region}/{}", fmt(until)),
+        account: account.to_string(),
+        region: region.to_string(),
+        actor: String::new(),
+        source_ip: None,
+        user_agent: None,
+        event_name: "digests-stopped".to_string(),
+        error_code: None,
+        matched: format!(
+            "no digest after the one ending {} ({} h ago) while log files were delivered up to {}: log file validation turned off, digests deleted, or their delivery broken",
+            fmt(until),
+            (now - until).num_hours(),
+            fmt(newest_log)
+        ),
+        file: None,
+    }
 }
 
 /// The title, level and ATT&CK tags of an integrity problem.

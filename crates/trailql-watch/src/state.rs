@@ -80,6 +80,10 @@ pub struct Snapshot {
     /// (`--validate`).
     #[serde(default)]
     pub validated: BTreeMap<String, DateTime<Utc>>,
+    /// Per trail, the newest digest after which digests were reported to stop arriving (so
+    /// that is said once, until a newer digest comes).
+    #[serde(default)]
+    pub stalled: BTreeMap<String, DateTime<Utc>>,
 }
 
 /// The correlations' windows as of a number of file steps.
@@ -107,6 +111,9 @@ enum Step {
         trail: String,
         until: DateTime<Utc>,
         alerts: Vec<Queued>,
+        /// No digest came after `until` for too long (and that is among the alerts).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        stalled: bool,
     },
 }
 
@@ -129,7 +136,11 @@ impl Snapshot {
                 trail,
                 until,
                 alerts,
+                stalled,
             } => {
+                if stalled {
+                    self.stalled.insert(trail.clone(), until);
+                }
                 let at = self.validated.entry(trail).or_insert(until);
                 *at = (*at).max(until);
                 self.queue(alerts);
@@ -316,18 +327,21 @@ impl State {
     }
 
     /// A trail's digests are validated up to `until` and these are the alerts of what was
-    /// wrong: one step, like a file and its alerts.
+    /// wrong (`stalled`: among them, that no digest came after `until`): one step, like a
+    /// file and its alerts.
     pub fn record_validated(
         &mut self,
         trail: &str,
         until: DateTime<Utc>,
         alerts: Vec<Alert>,
+        stalled: bool,
     ) -> Result<Vec<Queued>> {
         let queued = self.number(alerts);
         self.append(Step::Validated {
             trail: trail.to_string(),
             until,
             alerts: queued.clone(),
+            stalled,
         })?;
         Ok(queued)
     }

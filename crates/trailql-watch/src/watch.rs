@@ -383,6 +383,7 @@ impl Watcher {
             self.s3.clone(),
             keys,
             &self.state.snap.validated,
+            &self.state.snap.stalled,
             self.config.start,
             self.config.max_inflated,
         )
@@ -394,12 +395,13 @@ impl Watcher {
             }
             self.log.warn_once(p);
         }
-        for (trail, until, alerts) in checked.trails {
-            if self.state.snap.validated.get(&trail) == Some(&until) && alerts.is_empty() {
+        for t in checked.trails {
+            if self.state.snap.validated.get(&t.trail) == Some(&t.until) && t.alerts.is_empty() {
                 continue;
             }
-            self.stats.alerts += alerts.len() as u64;
-            self.state.record_validated(&trail, until, alerts)?;
+            self.stats.alerts += t.alerts.len() as u64;
+            self.state
+                .record_validated(&t.trail, t.until, t.alerts, t.stalled)?;
         }
         self.deliver().await
     }
