@@ -192,18 +192,12 @@ fn watch_cmd(source: &Path, state: &Path, extra: &[&str]) -> Command {
     c
 }
 
-#[test]
-fn files_dropped_into_a_watched_folder_alert_once_each_within_moments() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, want) = generated(t.path(), 3000, 1);
-    let watched = t.path().join("watched");
-    std::fs::create_dir_all(&watched).unwrap();
-    let state = t.path().join("state");
-    let alerts = t.path().join("alerts.jsonl");
-    // A long interval: only the file-system notifications can make it quick.
-    let mut child = watch_cmd(
-        &watched,
-        &state,
+/// A watch of `watched` started with a piped stderr, alerts to `alerts` only, polling every
+/// 10 minutes: only the file-system notifications can make it quick.
+fn follow_folder(watched: &Path, state: &Path, alerts: &Path) -> Child {
+    watch_cmd(
+        watched,
+        state,
         &[
             "--interval",
             "600",
@@ -214,7 +208,18 @@ fn files_dropped_into_a_watched_folder_alert_once_each_within_moments() {
     )
     .stderr(Stdio::piped())
     .spawn()
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn files_dropped_into_a_watched_folder_alert_once_each_within_moments() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, want) = generated(t.path(), 3000, 1);
+    let watched = t.path().join("watched");
+    std::fs::create_dir_all(&watched).unwrap();
+    let state = t.path().join("state");
+    let alerts = t.path().join("alerts.jsonl");
+    let mut child = follow_folder(&watched, &state, &alerts);
     std::thread::sleep(Duration::from_millis(500));
     let files = trail_files(&src);
     let (first, rest) = files.split_at(files.len() / 2);
@@ -539,20 +544,7 @@ fn memory_stays_flat_while_thousands_of_files_are_delivered_to_a_running_watch()
     let watched = t.path().join("watched");
     std::fs::create_dir_all(&watched).unwrap();
     let alerts = t.path().join("alerts.jsonl");
-    let mut child = watch_cmd(
-        &watched,
-        &t.path().join("state"),
-        &[
-            "--interval",
-            "600",
-            "--no-stdout",
-            "--alert-file",
-            alerts.to_str().unwrap(),
-        ],
-    )
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let mut child = follow_folder(&watched, &t.path().join("state"), &alerts);
     // The watch's log lines say how many files it has processed so far.
     let processed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let reader = {
