@@ -478,7 +478,8 @@ pub struct WatchArgs {
     pub once: bool,
     /// Validate each new hourly digest (signature, chain, the hash of every log file it lists)
     /// every 5 minutes, and alert on a log file modified or deleted, a digest missing or
-    /// failing its signature. Local copies need the `<digest>.signature` side files. Keys:
+    /// failing its signature, or digests that stop (none for 3 h while log files still arrive).
+    /// Local copies need the `<digest>.signature` side files. Keys:
     /// --public-keys FILE, else CloudTrail's ListPublicKeys with the credentials for S3.
     #[arg(long, help_heading = "Integrity")]
     pub validate: bool,
