@@ -131,6 +131,19 @@ with the same id. A webhook that is down keeps its alerts queued in the state an
 order, when it is back. Webhook bodies are signed (X-Trailql-Signature: sha256=HMAC) with the
 secret in $TRAILQL_WEBHOOK_SECRET when it is set.")]
     Watch(WatchArgs),
+    /// Serve the investigation in a browser: query, schema, exposure, history, activity,
+    /// detections and integrity pages, on loopback, behind a per-run token.
+    #[command(
+        after_help = "Security: the server listens on 127.0.0.1 unless --bind says otherwise, and
+answers only requests that carry the per-run token in the URL it prints (then a cookie), addressed
+to its own host name (DNS-rebinding defence) and, from a browser, from its own origin. It sends no
+CORS headers, runs only statements that read (SELECT, WITH, EXPLAIN), and fetches nothing from the
+network: the pages are compiled into the binary.
+
+Example:
+  trailql serve -s ./AWSLogs --open"
+    )]
+    Serve(ServeArgs),
     /// Print the table's columns (or Athena-style DDL with --ddl).
     Schema {
         /// Print a CREATE TABLE statement instead of the column list.
@@ -398,6 +411,27 @@ pub struct ValidateArgs {
     /// Also print the files that validated.
     #[arg(short, long, help_heading = "Output")]
     pub verbose: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub scan: ScanArgs,
+    /// The port to listen on (0: any free one).
+    #[arg(long, default_value_t = 8080, help_heading = "Server")]
+    pub port: u16,
+    /// The address to listen on. Anything but a loopback address lets other machines reach the
+    /// server (the token still guards it, over plain HTTP): a warning says so.
+    #[arg(
+        long,
+        default_value = "127.0.0.1",
+        value_name = "ADDRESS",
+        help_heading = "Server"
+    )]
+    pub bind: std::net::IpAddr,
+    /// Open the page in the default browser.
+    #[arg(long, help_heading = "Server")]
+    pub open: bool,
 }
 
 /// A rule level, lowest first.

@@ -5,6 +5,7 @@ mod detect;
 mod investigate;
 mod lake;
 mod output;
+mod serve;
 mod summary;
 mod validate;
 mod watch;
@@ -69,6 +70,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Detect(a) => detect::run(a),
         Command::Lake(a) => lake::run(a),
         Command::Watch(a) => watch::run(a),
+        Command::Serve(a) => serve::run(a),
         Command::Schema { ddl } => {
             schema(ddl);
             Ok(ExitCode::SUCCESS)

@@ -87,6 +87,48 @@ pub fn load_keys(path: &Path) -> Result<PublicKeys> {
         .with_context(|| format!("--public-keys {}", path.display()))
 }
 
+/// Validate each source (local folder or bucket) over the window of `opts`.
+pub fn validate_sources(
+    sources: &crate::args::SourceArgs,
+    keys: &dyn KeyRing,
+    opts: &Options,
+) -> Result<Vec<(String, Report)>> {
+    let s3 = crate::s3_options(&sources.s3)?;
+    // One client for all buckets: one credential lookup, one region lookup per bucket.
+    let client = Arc::new(S3Client::new(s3));
+    let mut out = Vec::new();
+    for (source, parsed) in sources.sources.iter().zip(crate::sources(sources)?) {
+        let store: Box<dyn Store> = match parsed {
+            Source::Local(path) => Box::new(LocalStore::new(&path).map_err(anyhow::Error::msg)?),
+            Source::S3(url) => {
+                Box::new(S3Store::new(client.clone(), url).map_err(anyhow::Error::msg)?)
+            }
+        };
+        let report = validate(store.as_ref(), keys, opts)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("validating {source}"))?;
+        out.push((source.clone(), report));
+    }
+    Ok(out)
+}
+
+/// The window options of a validation (`--start`, `--end`).
+pub fn options(start: &str, end: Option<&str>, keep_valid_logs: bool) -> Result<Options> {
+    Ok(Options {
+        start: time("--start", start)?,
+        end: match end {
+            Some(e) => time("--end", e)?,
+            None => Utc::now(),
+        },
+        account: None,
+        region: None,
+        newest_signature: None,
+        max_inflated: trailql_decode::inflate::DEFAULT_MAX_INFLATED,
+        keep_valid_logs,
+        after: Default::default(),
+    })
+}
+
 pub fn run(a: ValidateArgs) -> Result<ExitCode> {
     let opts = Options {
         start: time("--start", &a.start)?,
@@ -113,18 +155,7 @@ pub fn run(a: ValidateArgs) -> Result<ExitCode> {
         ),
     };
     let mut ok = true;
-    // One client for all buckets: one credential lookup, one region lookup per bucket.
-    let client = Arc::new(S3Client::new(s3));
-    for (source, parsed) in a.source.sources.iter().zip(crate::sources(&a.source)?) {
-        let store: Box<dyn Store> = match parsed {
-            Source::Local(path) => Box::new(LocalStore::new(&path).map_err(anyhow::Error::msg)?),
-            Source::S3(url) => {
-                Box::new(S3Store::new(client.clone(), url).map_err(anyhow::Error::msg)?)
-            }
-        };
-        let report = validate(store.as_ref(), keys.as_ref(), &opts)
-            .map_err(anyhow::Error::msg)
-            .with_context(|| format!("validating {source}"))?;
+    for (_, report) in validate_sources(&a.source, keys.as_ref(), &opts)? {
         ok &= report.ok;
         match a.format {
             Format::Json | Format::Jsonl => println!("{}", serde_json::to_string_pretty(&report)?),

@@ -6,6 +6,7 @@ pub mod exec;
 pub mod filters;
 pub mod investigate;
 mod listing;
+pub mod output;
 mod partition;
 pub mod report;
 pub mod rewrite;

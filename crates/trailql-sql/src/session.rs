@@ -8,6 +8,7 @@ use datafusion::catalog::TableProvider;
 use datafusion::common::Result;
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::config::SessionConfig;
+use datafusion::execution::context::SQLOptions;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionContext;
@@ -163,6 +164,32 @@ impl Engine {
     /// Run an investigation's query and read the rows as events.
     pub async fn events(&self, sql: &str) -> Result<Vec<trailql_investigate::Event>> {
         crate::investigate::fetch_events(&self.ctx.state(), sql).await
+    }
+
+    /// Plan an Athena-style statement that may only read: a query, `WITH`, `EXPLAIN`. DDL
+    /// (`CREATE`, `DROP`), DML and `COPY … TO` (which writes files), and `SET` are refused before
+    /// anything runs, for callers that take statements from others (the web server).
+    pub async fn sql_read_only(&self, sql: &str) -> Result<DataFrame> {
+        let state = self.ctx.state();
+        let plan = match athena_to_datafusion(sql)? {
+            Athena::Text(sql) => state.create_logical_plan(&sql).await?,
+            Athena::Parsed(st) => {
+                state
+                    .statement_to_plan(datafusion::sql::parser::Statement::Statement(st))
+                    .await?
+            }
+        };
+        SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false)
+            .verify_plan(&plan)
+            .map_err(|e| {
+                datafusion::error::DataFusionError::Plan(format!(
+                    "only statements that read are run here (SELECT, WITH, EXPLAIN): {e}"
+                ))
+            })?;
+        self.ctx.execute_logical_plan(plan).await
     }
 
     /// Plan an Athena-style statement.
