@@ -24,14 +24,14 @@ export async function exposurePage(root, params) {
       lane: r.group_id ?? '(unknown group)',
       start: time(r.opened_at),
       end: r.status === 'closed' ? time(r.closed_at) : null,
-      kind: r.status === 'closed' ? 'closed' : 'open',
+      kind: ['open', 'closed'].includes(r.status) ? r.status : 'attempt',
       label: `${r.group_id} ${r.protocol ?? ''} ${r.ports ?? ''} from ${r.cidr}: opened ${r.opened_at} by ${r.actor ?? 'unknown'}`
         + (r.status === 'closed' ? `; closed ${r.closed_at ?? ''} by ${r.closed_by ?? 'unknown'}` : '; still open'),
       data: r,
     })).filter((i) => i.start != null);
     const lanes = Object.fromEntries(rows.map((r) => [r.group_id, `${r.group_id} · ${r.account ?? ''} ${r.region ?? ''}`]));
     chart.replaceChildren(
-      el('p', { class: 'legend' }, el('span', { class: 'key open' }), ' still open ', el('span', { class: 'key closed' }), ' closed later · click a group for its history'),
+      el('p', { class: 'legend' }, el('span', { class: 'key open' }), ' still open ', el('span', { class: 'key closed' }), ' closed later ', el('span', { class: 'key attempt' }), ' failed attempt · click a group for its history'),
       timeline(items, { onLane: openHistory, onMark: (i) => openHistory(i.lane), laneLabel: (l) => lanes[l] ?? l }),
     );
   };
