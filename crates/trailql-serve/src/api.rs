@@ -403,12 +403,14 @@ async fn integrity(
     };
     let window = match body {
         Ok(Json(w)) => w,
-        Err(e) => return error(
-            StatusCode::BAD_REQUEST,
-            format!(
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
                 "the request must be JSON like {{\"start\": \"2026-11-01\", \"end\": null}}: {e}"
             ),
-        ),
+            )
+        }
     };
     let lock = app.jobs.run_lock();
     let _turn = lock.lock().await;

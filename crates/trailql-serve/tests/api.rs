@@ -368,7 +368,7 @@ fn bad_requests_are_answered_not_crashed() {
     assert!(r.text().contains("--public-keys"));
     let huge = serde_json::json!({ "sql": "x".repeat(3 << 20) }).to_string();
     let r = s.call("POST", "/api/query", &huge);
-    assert!(matches!(r.status, 413), "{}", r.status);
+    assert!(matches!(r.status, 400 | 413), "{}", r.status);
     // The server still answers.
     assert_eq!(s.run("SELECT 1 AS one")["phase"], "done");
 }

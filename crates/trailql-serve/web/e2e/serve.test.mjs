@@ -75,9 +75,12 @@ test('completion offers columns and table functions', async () => {
   await page.keyboard.press('Control+Space');
   await page.locator('.cm-tooltip-autocomplete', { hasText: 'exposure' }).waitFor();
   await page.keyboard.press('Escape');
-  await typeQuery('SELECT useridentity.');
+  await typeQuery('SELECT eventn');
   await page.keyboard.press('Control+Space');
-  await page.locator('.cm-tooltip-autocomplete', { hasText: 'sessioncontext' }).waitFor();
+  await page.locator('.cm-tooltip-autocomplete', { hasText: 'eventname' }).waitFor();
+  await typeQuery('SELECT json_extract_sc');
+  await page.keyboard.press('Control+Space');
+  await page.locator('.cm-tooltip-autocomplete', { hasText: 'json_extract_scalar' }).waitFor();
   await page.keyboard.press('Escape');
 });
 

@@ -8,16 +8,20 @@ import { sql, StandardSQL } from '@codemirror/lang-sql';
 
 function namespaces(catalog) {
   const schema = { [catalog.table]: catalog.columns.map((c) => ({ label: c.name, type: 'property', detail: c.type, info: c.note || undefined })) };
-  // `useridentity.` completes its fields: each struct column is a namespace of its children.
-  const children = {};
+  // `useridentity.` completes its fields: each struct column is a namespace of its children
+  // (an object per level; [] for a leaf).
+  const tree = {};
   for (const c of catalog.columns) {
     for (const path of c.fields) {
-      const at = path.lastIndexOf('.');
-      const parent = path.slice(0, at);
-      (children[parent] ??= []).push({ label: path.slice(at + 1), type: 'property' });
+      let at = tree;
+      for (const part of path.split('.')) {
+        if (!at[part] || Array.isArray(at[part])) at[part] = at[part] && at[part].length ? at[part] : {};
+        at = at[part];
+      }
     }
   }
-  return { ...schema, ...children };
+  const leaves = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Object.keys(v).length ? leaves(v) : []]));
+  return { ...schema, ...leaves(tree) };
 }
 
 function functionCompletions(catalog) {
