@@ -153,6 +153,7 @@ async fn query(
     (StatusCode::ACCEPTED, Json(json!({ "id": job.id }))).into_response()
 }
 
+#[allow(clippy::result_large_err)] // the error is the answer itself
 fn job(app: &App, id: &str) -> Result<Arc<Job>, Response> {
     id.parse::<u64>()
         .ok()
@@ -189,6 +190,7 @@ struct RowsQuery {
 /// At most this many rows a page.
 const MAX_PAGE: usize = 1000;
 
+#[allow(clippy::result_large_err)]
 fn column_index(j: &Job, name: &str) -> Result<usize, Response> {
     let schema = j
         .schema()

@@ -187,7 +187,7 @@ pub fn catalog(ctx: &SessionContext) -> Catalog {
     let columns = trailql_decode::table_schema()
         .fields()
         .iter()
-        .map(|f| column(f))
+        .map(|f| column(f.as_ref()))
         .collect();
     let state = ctx.state();
     let mut functions: Vec<String> = state

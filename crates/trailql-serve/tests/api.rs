@@ -300,12 +300,11 @@ fn downloads_hold_every_row_in_each_format() {
     assert_eq!(csv.status, 200);
     assert!(csv.header("content-disposition").unwrap().contains(".csv"));
     let mut reader = csv.body.as_slice();
-    let mut lines = 0;
     let mut first = String::new();
     std::io::BufRead::read_line(&mut reader, &mut first).unwrap();
     assert_eq!(first.trim(), "eventid,eventname,useridentity");
     // Rows may hold quoted newlines in no column here: one line each.
-    lines += std::io::BufRead::lines(reader).count();
+    let lines = std::io::BufRead::lines(reader).count();
     assert_eq!(lines, n);
     let json: Value = serde_json::from_slice(
         &s.call("GET", &format!("/api/jobs/{id}/download?format=json"), "")

@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each test binary uses its own part of the kit
 //! A server over a generated trail, answering on loopback from its own runtime.
 
 use std::net::SocketAddr;
