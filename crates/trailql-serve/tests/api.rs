@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use common::start;
 use serde_json::Value;
-use trailql_testkit::http::request;
+use trailql_testkit::request;
 
 #[test]
 fn no_token_is_401_and_a_wrong_one_too() {
@@ -21,7 +21,7 @@ fn no_token_is_401_and_a_wrong_one_too() {
         s.addr,
         "GET",
         "/api/info",
-        &[("Authorization", &wrong)],
+        &[("Authorization", wrong.as_str())],
         b"",
     )
     .unwrap();
@@ -50,7 +50,10 @@ fn foreign_host_or_origin_is_403_and_no_cors_headers_are_sent() {
         s.addr,
         "GET",
         "/api/info",
-        &[("Authorization", &auth), ("Host", &evil_host)],
+        &[
+            ("Authorization", auth.as_str()),
+            ("Host", evil_host.as_str()),
+        ],
         b"",
     )
     .unwrap();
@@ -58,7 +61,7 @@ fn foreign_host_or_origin_is_403_and_no_cors_headers_are_sent() {
     assert!(r.text().contains("DNS rebinding"), "{}", r.text());
     // Even with the token in the URL.
     let path = format!("/?token={}", s.token);
-    let r = request(s.addr, "GET", &path, &[("Host", &evil_host)], b"").unwrap();
+    let r = request(s.addr, "GET", &path, &[("Host", evil_host.as_str())], b"").unwrap();
     assert_eq!(r.status, 403);
     let evil_origin = format!("http://evil.example:{port}");
     let r = request(
@@ -66,8 +69,8 @@ fn foreign_host_or_origin_is_403_and_no_cors_headers_are_sent() {
         "POST",
         "/api/query",
         &[
-            ("Authorization", &auth),
-            ("Origin", &evil_origin),
+            ("Authorization", auth.as_str()),
+            ("Origin", evil_origin.as_str()),
             ("Content-Type", "application/json"),
         ],
         br#"{"sql":"SELECT 1"}"#,
@@ -82,9 +85,9 @@ fn foreign_host_or_origin_is_403_and_no_cors_headers_are_sent() {
             "GET",
             "/api/info",
             &[
-                ("Authorization", &auth),
-                ("Host", &host),
-                ("Origin", &origin),
+                ("Authorization", auth.as_str()),
+                ("Host", host.as_str()),
+                ("Origin", origin.as_str()),
             ],
             b"",
         )
@@ -118,7 +121,7 @@ fn the_printed_url_swaps_its_token_for_a_cookie_and_serves_the_page() {
         "{cookie}"
     );
     let pair = cookie.split(';').next().unwrap().to_string();
-    let page = request(s.addr, "GET", "/", &[("Cookie", &pair)], b"").unwrap();
+    let page = request(s.addr, "GET", "/", &[("Cookie", pair.as_str())], b"").unwrap();
     assert_eq!(page.status, 200);
     assert!(page
         .header("content-type")
@@ -135,7 +138,7 @@ fn the_printed_url_swaps_its_token_for_a_cookie_and_serves_the_page() {
         .next()
         .unwrap();
     assert!(src.starts_with("/assets/"), "{src}");
-    let js = request(s.addr, "GET", src, &[("Cookie", &pair)], b"").unwrap();
+    let js = request(s.addr, "GET", src, &[("Cookie", pair.as_str())], b"").unwrap();
     assert_eq!(js.status, 200);
     assert!(js.body.len() > 10_000);
     assert!(

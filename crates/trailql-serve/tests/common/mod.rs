@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use trailql_generate::{generate, GenOptions, GroundTruth};
 use trailql_serve::{Options, Server};
 use trailql_sql::{Engine, ScanOptions};
-use trailql_testkit::http::{request, Response};
+use trailql_testkit::{request, Response};
 
 pub struct Running {
     pub addr: SocketAddr,
