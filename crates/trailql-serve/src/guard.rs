@@ -64,11 +64,11 @@ impl Guard {
         same(t.as_bytes(), self.token.as_bytes())
     }
 
-    fn from_query<'a>(&self, query: Option<&'a str>) -> Option<&'a str> {
+    fn token_in_query<'a>(&self, query: Option<&'a str>) -> Option<&'a str> {
         query?.split('&').find_map(|kv| kv.strip_prefix("token="))
     }
 
-    fn from_cookie<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
+    fn token_in_cookie<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
         headers
             .get_all(header::COOKIE)
             .iter()
@@ -80,7 +80,7 @@ impl Guard {
             })
     }
 
-    fn from_bearer<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
+    fn token_in_bearer<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
         headers
             .get(header::AUTHORIZATION)?
             .to_str()
@@ -125,10 +125,12 @@ pub async fn check(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Res
             ));
         }
     }
-    let in_query = g.from_query(req.uri().query()).filter(|t| g.token_ok(t));
+    let in_query = g
+        .token_in_query(req.uri().query())
+        .filter(|t| g.token_ok(t));
     let held = g
-        .from_cookie(headers)
-        .or_else(|| g.from_bearer(headers))
+        .token_in_cookie(headers)
+        .or_else(|| g.token_in_bearer(headers))
         .is_some_and(|t| g.token_ok(t));
     if in_query.is_none() && !held {
         return secure(refuse(
@@ -213,7 +215,7 @@ mod tests {
         let g = guard();
         let t = "ab".repeat(32);
         assert_eq!(
-            g.from_query(Some(&format!("x=1&token={t}"))),
+            g.token_in_query(Some(&format!("x=1&token={t}"))),
             Some(t.as_str())
         );
         let mut h = HeaderMap::new();
@@ -221,14 +223,14 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_str(&format!("a=b; trailql_token_8080={t}")).unwrap(),
         );
-        assert_eq!(g.from_cookie(&h), Some(t.as_str()));
+        assert_eq!(g.token_in_cookie(&h), Some(t.as_str()));
         assert!(g.token_ok(&t));
         assert!(!g.token_ok(&t[..63]));
         assert!(!g.token_ok(&format!("{t}0")));
         assert!(!g.token_ok(""));
         let other_port = HeaderValue::from_str(&format!("trailql_token_9090={t}")).unwrap();
         h.insert(header::COOKIE, other_port);
-        assert_eq!(g.from_cookie(&h), None);
+        assert_eq!(g.token_in_cookie(&h), None);
     }
 
     #[test]
