@@ -259,3 +259,107 @@ fn correlations_with_a_group_per_event_run_in_bounded_memory() {
     let rules = format!("{EVERY_EVENT}name: every_event\n---\n{CORRELATION}");
     assert_detect_flat(&rules, "Every event");
 }
+
+/// `trailql serve` keeps answers in memory for paging: however many large answers it is asked
+/// for, older ones' rows are let go so the process stays within 256 MB.
+#[test]
+fn the_server_stays_within_256_mb_however_many_large_answers_it_keeps() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use trailql_testkit::{request, Response};
+
+    let dir = tempfile::tempdir().unwrap();
+    let gen = Command::new(env!("CARGO_BIN_EXE_trailql"))
+        .args(["generate", dir.path().to_str().unwrap()])
+        .args(["--events", "120000", "--days", "2", "--seed", "5"])
+        .output()
+        .unwrap();
+    assert!(
+        gen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gen.stderr)
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trailql"))
+        .args([
+            "serve",
+            "-q",
+            "-s",
+            dir.path().to_str().unwrap(),
+            "--port",
+            "0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    // "trailql serve: open http://127.0.0.1:PORT/?token=T"
+    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    let rest = url.strip_prefix("http://").expect(&line);
+    let (host, query) = rest.split_once("/?token=").expect(&line);
+    let addr: std::net::SocketAddr = host.parse().unwrap();
+    let auth = format!("Bearer {query}");
+    let call = |method: &str, path: &str, body: &str| -> Response {
+        request(
+            addr,
+            method,
+            path,
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            body.as_bytes(),
+        )
+        .unwrap()
+    };
+    let json = |r: Response| -> serde_json::Value { serde_json::from_slice(&r.body).unwrap() };
+
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        // Every column of every event: well past what one answer may keep.
+        let sql = format!(r#"{{"sql": "SELECT *, {i} AS n FROM cloudtrail_logs"}}"#);
+        let r = call("POST", "/api/query", &sql);
+        assert_eq!(r.status, 202, "{}", r.text());
+        let id = json(r)["id"].as_u64().unwrap();
+        let status = loop {
+            let s = json(call("GET", &format!("/api/jobs/{id}"), ""));
+            if s["phase"] != "running" && s["phase"] != "queued" {
+                break s;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        assert_eq!(status["phase"], "done", "{status}");
+        assert!(
+            status["total_rows"].as_u64().unwrap() >= 120_000,
+            "{status}"
+        );
+        assert_eq!(status["truncated"], true, "{status}");
+        let page = call("GET", &format!("/api/jobs/{id}/rows?limit=5"), "");
+        assert_eq!(page.status, 200, "{}", page.text());
+        ids.push(id);
+    }
+    let status_file = format!("/proc/{}/status", child.id());
+    let peak = std::fs::read_to_string(&status_file)
+        .ok()
+        .and_then(|t| trailql_testkit::peak::vm_hwm_kib(&t))
+        .unwrap() as f64
+        / 1024.0;
+    // The newest answers page; an older one's rows were let go and it says so (the oldest of
+    // the five is forgotten altogether: four are remembered).
+    let old = json(call("GET", &format!("/api/jobs/{}", ids[1]), ""));
+    assert_eq!(old["released"], true, "{old}");
+    let page = call("GET", &format!("/api/jobs/{}/rows", ids[1]), "");
+    assert_eq!(page.status, 409, "{}", page.text());
+    assert!(
+        page.text().contains("run the statement again"),
+        "{}",
+        page.text()
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    eprintln!("serve: peak RSS {peak:.1} MiB after 5 large answers");
+    assert!(peak < 256.0, "the server took {peak:.1} MiB");
+}

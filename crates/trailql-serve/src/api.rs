@@ -83,15 +83,23 @@ pub fn router(app: Arc<App>, guard: Arc<Guard>) -> Router {
         .layer(axum::middleware::from_fn_with_state(guard, guard::check))
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (
-        status,
-        Json(json!({ "error": { "message": message.into() } })),
-    )
-        .into_response()
+/// A refused or failed request: its status and what to tell the user, sent as
+/// `{"error": {"message": …}}`.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": { "message": self.1 } }))).into_response()
+    }
 }
 
-async fn no_api(uri: Uri) -> Response {
+fn error(status: StatusCode, message: impl Into<String>) -> ApiError {
+    ApiError(status, message.into())
+}
+
+type Answer = Result<Response, ApiError>;
+
+async fn no_api(uri: Uri) -> ApiError {
     error(
         StatusCode::NOT_FOUND,
         format!("no such API route: {}", uri.path()),
@@ -127,34 +135,31 @@ const MAX_SQL: usize = 1 << 20;
 async fn query(
     State(app): Shared,
     body: Result<Json<QueryBody>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    let Json(body) = match body {
-        Ok(b) => b,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("the request must be JSON like {{\"sql\": \"SELECT …\"}}: {e}"),
-            )
-        }
-    };
+) -> Answer {
+    let Json(body) = body.map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("the request must be JSON like {{\"sql\": \"SELECT …\"}}: {e}"),
+        )
+    })?;
     if body.sql.trim().is_empty() {
-        return error(StatusCode::BAD_REQUEST, "the statement is empty");
+        return Err(error(StatusCode::BAD_REQUEST, "the statement is empty"));
     }
     if body.sql.len() > MAX_SQL {
-        return error(
+        return Err(error(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
                 "the statement is {} bytes; at most {MAX_SQL} are taken",
                 body.sql.len()
             ),
-        );
+        ));
     }
     let job = app.jobs.submit(body.sql);
-    (StatusCode::ACCEPTED, Json(json!({ "id": job.id }))).into_response()
+    Ok((StatusCode::ACCEPTED, Json(json!({ "id": job.id }))).into_response())
 }
 
-#[allow(clippy::result_large_err)] // the error is the answer itself
-fn job(app: &App, id: &str) -> Result<Arc<Job>, Response> {
+/// The statement `id` names, or 404.
+fn job(app: &App, id: &str) -> Result<Arc<Job>, ApiError> {
     id.parse::<u64>()
         .ok()
         .and_then(|id| app.jobs.get(id))
@@ -169,11 +174,9 @@ fn job(app: &App, id: &str) -> Result<Arc<Job>, Response> {
         })
 }
 
-async fn status(State(app): Shared, Path(id): Path<String>) -> Response {
-    match job(&app, &id) {
-        Ok(j) => Json(app.jobs.status(&j)).into_response(),
-        Err(r) => r,
-    }
+async fn status(State(app): Shared, Path(id): Path<String>) -> Answer {
+    let j = job(&app, &id)?;
+    Ok(Json(app.jobs.status(&j)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -190,8 +193,8 @@ struct RowsQuery {
 /// At most this many rows a page.
 const MAX_PAGE: usize = 1000;
 
-#[allow(clippy::result_large_err)]
-fn column_index(j: &Job, name: &str) -> Result<usize, Response> {
+/// The position of column `name` in the answer, or 400.
+fn column_index(j: &Job, name: &str) -> Result<usize, ApiError> {
     let schema = j
         .schema()
         .ok_or_else(|| error(StatusCode::CONFLICT, "the statement has no columns yet"))?;
@@ -211,36 +214,27 @@ async fn rows(
     State(app): Shared,
     Path(id): Path<String>,
     q: Result<Query<RowsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let j = match job(&app, &id) {
-        Ok(j) => j,
-        Err(r) => return r,
-    };
-    let Query(q) = match q {
-        Ok(q) => q,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("bad paging parameters: {e}"),
-            )
-        }
-    };
+) -> Answer {
+    let j = job(&app, &id)?;
+    let Query(q) = q.map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("bad paging parameters: {e}"),
+        )
+    })?;
     let sort = match &q.sort {
-        Some(name) if !name.is_empty() => match column_index(&j, name) {
-            Ok(i) => Some((i, q.desc)),
-            Err(r) => return r,
-        },
+        Some(name) if !name.is_empty() => Some((column_index(&j, name)?, q.desc)),
         _ => None,
     };
     let limit = q.limit.unwrap_or(100).min(MAX_PAGE);
     // Sorting a large answer takes a moment: off the async threads.
     match tokio::task::spawn_blocking(move || j.page(q.offset, limit, sort)).await {
-        Ok(Ok(p)) => Json(p).into_response(),
-        Ok(Err(e)) => error(StatusCode::CONFLICT, e),
-        Err(e) => error(
+        Ok(Ok(p)) => Ok(Json(p).into_response()),
+        Ok(Err(e)) => Err(error(StatusCode::CONFLICT, e)),
+        Err(e) => Err(error(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("paging failed: {e}"),
-        ),
+        )),
     }
 }
 
@@ -253,33 +247,23 @@ async fn column(
     State(app): Shared,
     Path(id): Path<String>,
     q: Result<Query<ColumnQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let j = match job(&app, &id) {
-        Ok(j) => j,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let j = job(&app, &id)?;
     let Ok(Query(q)) = q else {
-        return error(StatusCode::BAD_REQUEST, "say which column: ?name=…");
+        return Err(error(StatusCode::BAD_REQUEST, "say which column: ?name=…"));
     };
-    let i = match column_index(&j, &q.name) {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
+    let i = column_index(&j, &q.name)?;
     match tokio::task::spawn_blocking(move || j.column(i)).await {
-        Ok(Ok(v)) => Json(json!({ "name": q.name, "values": v })).into_response(),
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Ok(Ok(v)) => Ok(Json(json!({ "name": q.name, "values": v })).into_response()),
+        Ok(Err(e)) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e)),
+        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
     }
 }
 
-async fn cancel(State(app): Shared, Path(id): Path<String>) -> Response {
-    match job(&app, &id) {
-        Ok(j) => {
-            let cancelled = j.cancel();
-            Json(json!({ "cancelled": cancelled, "phase": j.phase() })).into_response()
-        }
-        Err(r) => r,
-    }
+async fn cancel(State(app): Shared, Path(id): Path<String>) -> Answer {
+    let j = job(&app, &id)?;
+    let cancelled = j.cancel();
+    Ok(Json(json!({ "cancelled": cancelled, "phase": j.phase() })).into_response())
 }
 
 #[derive(Deserialize)]
@@ -291,47 +275,41 @@ async fn download(
     State(app): Shared,
     Path(id): Path<String>,
     q: Result<Query<DownloadQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let j = match job(&app, &id) {
-        Ok(j) => j,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let j = job(&app, &id)?;
     let (format, ext, mime) = match q.as_ref().map(|q| q.format.as_str()) {
         Ok("csv") => (Format::Csv, "csv", "text/csv; charset=utf-8"),
         Ok("json") => (Format::Json, "json", "application/json"),
         Ok("jsonl") => (Format::Jsonl, "jsonl", "application/x-ndjson"),
         Ok("parquet") => (Format::Parquet, "parquet", "application/vnd.apache.parquet"),
         _ => {
-            return error(
+            return Err(error(
                 StatusCode::BAD_REQUEST,
                 "say which format: ?format=csv, json, jsonl or parquet",
-            )
+            ))
         }
     };
     match j.phase() {
         Phase::Done => {}
         Phase::Failed | Phase::Cancelled => {
-            return error(
+            return Err(error(
                 StatusCode::CONFLICT,
                 "the statement did not finish; run it again",
-            )
+            ))
         }
         _ => {
-            return error(
+            return Err(error(
                 StatusCode::CONFLICT,
                 "the statement is still running; download when it has finished",
-            )
+            ))
         }
     }
-    let file = match tempfile::tempfile() {
-        Ok(f) => f,
-        Err(e) => {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("cannot make a temporary file for the download: {e} (check TMPDIR)"),
-            )
-        }
-    };
+    let file = tempfile::tempfile().map_err(|e| {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot make a temporary file for the download: {e} (check TMPDIR)"),
+        )
+    })?;
     let written = if j.complete() {
         let schema = j.schema().expect("a finished statement has a schema");
         match MemoryStream::try_new(j.batches(), schema, None) {
@@ -352,15 +330,12 @@ async fn download(
             Err(e) => Err(e.to_string()),
         }
     };
-    let file = match written {
-        Ok(f) => f,
-        Err(e) => {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("the download failed: {e}"),
-            )
-        }
-    };
+    let file = written.map_err(|e| {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the download failed: {e}"),
+        )
+    })?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(
         tokio::fs::File::from_std(file),
@@ -374,7 +349,7 @@ async fn download(
         HeaderValue::from_str(&format!("attachment; filename=\"trailql-{}.{ext}\"", j.id))
             .expect("ascii"),
     );
-    r
+    Ok(r)
 }
 
 /// Write the stream to `file` and rewind it.
@@ -396,28 +371,25 @@ async fn write(
 async fn integrity(
     State(app): Shared,
     body: Result<Json<Window>, axum::extract::rejection::JsonRejection>,
-) -> Response {
+) -> Answer {
     let Some(check) = app.integrity.clone() else {
-        return error(
+        return Err(error(
             StatusCode::NOT_FOUND,
             "no integrity check: start the server with --public-keys FILE (or --fetch-public-keys) to validate the sources' digests",
-        );
+        ));
     };
-    let window = match body {
-        Ok(Json(w)) => w,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!(
+    let Json(window) = body.map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!(
                 "the request must be JSON like {{\"start\": \"2026-11-01\", \"end\": null}}: {e}"
             ),
-            )
-        }
-    };
+        )
+    })?;
     let lock = app.jobs.run_lock();
     let _turn = lock.lock().await;
     match check(window).await {
-        Ok(v) => Json(v).into_response(),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Ok(v) => Ok(Json(v).into_response()),
+        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e)),
     }
 }

@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
-use datafusion::arrow::compute::{concat, interleave, sort_to_indices, SortOptions};
+use datafusion::arrow::compute::{
+    concat, interleave, sort_to_indices, take_record_batch, SortOptions,
+};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::error::DataFusionError;
@@ -19,8 +21,11 @@ use trailql_sql::{Engine, ReportSnapshot};
 
 /// Rows kept per statement, in Arrow memory; past it the answer is marked truncated (downloads
 /// then run the statement again and stream every row to the file).
-pub const KEPT_BYTES: usize = 96 << 20;
-/// Statements remembered (their rows included): the newest ones.
+pub const KEPT_BYTES: usize = 40 << 20;
+/// Rows kept across every remembered statement: when one starts, the rows of older answers are
+/// let go, oldest first, until its own [`KEPT_BYTES`] fit (the server stays within 256 MB).
+pub const KEPT_TOTAL: usize = 80 << 20;
+/// Statements remembered: the newest ones.
 pub const KEPT_JOBS: usize = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -125,6 +130,8 @@ struct State {
     kept_bytes: usize,
     total_rows: u64,
     truncated: bool,
+    /// Its rows were let go to make room for a newer answer's.
+    released: bool,
     error: Option<JobError>,
     elapsed: Option<Duration>,
     progress: Option<Progress>,
@@ -152,6 +159,8 @@ pub struct Status {
     /// Rows the statement returned (more than `rows` when truncated).
     pub total_rows: u64,
     pub truncated: bool,
+    /// The rows were let go to make room for newer answers (run the statement again to see them).
+    pub released: bool,
     pub elapsed_ms: u64,
     pub error: Option<JobError>,
     pub progress: Option<Progress>,
@@ -188,7 +197,22 @@ impl Job {
     /// All rows were kept (a download can be written from memory).
     pub fn complete(&self) -> bool {
         let s = self.lock();
-        s.phase == Some(Phase::Done) && !s.truncated
+        s.phase == Some(Phase::Done) && !s.truncated && !s.released
+    }
+
+    fn kept_bytes(&self) -> usize {
+        self.lock().kept_bytes
+    }
+
+    /// Let the kept rows go (the status still says how many there were).
+    fn release(&self) {
+        let mut s = self.lock();
+        if s.kept_bytes > 0 {
+            s.batches = Vec::new();
+            s.sorted = None;
+            s.kept_bytes = 0;
+            s.released = true;
+        }
     }
 
     pub fn batches(&self) -> Vec<RecordBatch> {
@@ -217,6 +241,7 @@ impl Job {
             rows: s.kept_rows,
             total_rows: s.total_rows,
             truncated: s.truncated,
+            released: s.released,
             elapsed_ms: s
                 .elapsed
                 .unwrap_or_else(|| self.started.elapsed())
@@ -236,6 +261,9 @@ impl Job {
     ) -> Result<Page, String> {
         let (batches, total, order) = {
             let mut s = self.lock();
+            if s.released {
+                return Err(RELEASED.to_string());
+            }
             let order = match sort {
                 None => None,
                 Some((col, desc)) => {
@@ -297,6 +325,9 @@ impl Job {
 
     /// Every kept value of one column, as text (for the pages' charts and counts).
     pub fn column(&self, col: usize) -> Result<Vec<Option<String>>, String> {
+        if self.lock().released {
+            return Err(RELEASED.to_string());
+        }
         let batches = self.batches();
         let mut out = Vec::new();
         for b in &batches {
@@ -386,7 +417,7 @@ fn permutation(batches: &[RecordBatch], col: usize, desc: bool) -> Result<UInt32
 pub struct Jobs {
     engine: Arc<Engine>,
     run: Arc<tokio::sync::Mutex<()>>,
-    jobs: Mutex<VecDeque<Arc<Job>>>,
+    jobs: Arc<Mutex<VecDeque<Arc<Job>>>>,
     next: AtomicU64,
 }
 
@@ -395,7 +426,7 @@ impl Jobs {
         Jobs {
             engine,
             run: Arc::new(tokio::sync::Mutex::new(())),
-            jobs: Mutex::new(VecDeque::new()),
+            jobs: Arc::new(Mutex::new(VecDeque::new())),
             next: AtomicU64::new(1),
         }
     }
@@ -443,12 +474,14 @@ impl Jobs {
             }
         }
         let (engine, run, j) = (self.engine.clone(), self.run.clone(), job.clone());
+        let others = self.jobs.clone();
         let task = tokio::spawn(async move {
             let _turn = run.lock().await;
             if j.phase() == Phase::Cancelled {
                 return;
             }
             j.lock().phase = Some(Phase::Running);
+            make_room(&others, &j);
             engine.report.reset();
             let outcome = execute(&engine, &j).await;
             let snapshot = engine.report.snapshot();
@@ -471,6 +504,44 @@ impl Jobs {
     }
 }
 
+/// The bytes of the rows a batch shows (not of the buffers it may be a slice of).
+fn sliced_size(batch: &RecordBatch) -> usize {
+    batch
+        .columns()
+        .iter()
+        .map(|c| {
+            c.to_data()
+                .get_slice_memory_size()
+                .unwrap_or(usize::MAX / 64)
+        })
+        .sum()
+}
+
+const RELEASED: &str =
+    "the rows of this answer were let go to make room for newer answers; run the statement again";
+
+/// Before `job` runs: let older answers' rows go, oldest first, until `job`'s own
+/// [`KEPT_BYTES`] fit in [`KEPT_TOTAL`].
+fn make_room(jobs: &Mutex<VecDeque<Arc<Job>>>, job: &Job) {
+    let others: Vec<Arc<Job>> = jobs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter(|o| o.id != job.id)
+        .cloned()
+        .collect();
+    let mut room = KEPT_TOTAL - KEPT_BYTES;
+    // Newest first: they keep their rows while there is room.
+    for o in others.iter().rev() {
+        let size = o.kept_bytes();
+        if size <= room {
+            room -= size;
+        } else {
+            o.release();
+        }
+    }
+}
+
 async fn execute(engine: &Engine, job: &Job) -> Result<(), DataFusionError> {
     let df = engine.sql_read_only(&job.sql).await?;
     let mut stream = df.execute_stream().await?;
@@ -482,6 +553,14 @@ async fn execute(engine: &Engine, job: &Job) -> Result<(), DataFusionError> {
         if s.truncated {
             continue;
         }
+        // A batch may be a slice of larger buffers (or hold builders' spare capacity): a copy of
+        // its rows holds only what they need.
+        let batch = if batch.get_array_memory_size() > 2 * sliced_size(&batch) {
+            let rows = UInt32Array::from_iter_values(0..batch.num_rows() as u32);
+            take_record_batch(&batch, &rows)?
+        } else {
+            batch
+        };
         let size = batch.get_array_memory_size();
         if s.kept_bytes + size > KEPT_BYTES && s.kept_rows > 0 {
             s.truncated = true;

@@ -70,7 +70,7 @@ test('a typed query runs and its rows show; CSV downloads', async () => {
   assert.equal(lines.length - 1, rows);
 });
 
-test('completion offers columns and table functions', async () => {
+test('completion offers columns, nested fields and table functions', async () => {
   await typeQuery('SELECT * FROM expo');
   await page.keyboard.press('Control+Space');
   await page.locator('.cm-tooltip-autocomplete', { hasText: 'exposure' }).waitFor();
@@ -81,6 +81,10 @@ test('completion offers columns and table functions', async () => {
   await typeQuery('SELECT json_extract_sc');
   await page.keyboard.press('Control+Space');
   await page.locator('.cm-tooltip-autocomplete', { hasText: 'json_extract_scalar' }).waitFor();
+  await page.keyboard.press('Escape');
+  await typeQuery('SELECT useridentity.sessioncontext.sessionissuer.');
+  await page.keyboard.press('Control+Space');
+  await page.locator('.cm-tooltip-autocomplete', { hasText: 'username' }).waitFor();
   await page.keyboard.press('Escape');
 });
 

@@ -6,22 +6,41 @@ import { EditorSelection, Prec } from '@codemirror/state';
 import { completeFromList } from '@codemirror/autocomplete';
 import { sql, StandardSQL } from '@codemirror/lang-sql';
 
-function namespaces(catalog) {
-  const schema = { [catalog.table]: catalog.columns.map((c) => ({ label: c.name, type: 'property', detail: c.type, info: c.note || undefined })) };
-  // `useridentity.` completes its fields: each struct column is a namespace of its children
-  // (an object per level; [] for a leaf).
-  const tree = {};
+function columnSchema(catalog) {
+  return { [catalog.table]: catalog.columns.map((c) => ({ label: c.name, type: 'property', detail: c.type, info: c.note || undefined })) };
+}
+
+// `useridentity.sessioncontext.` completes the fields under that path. lang-sql reads dotted names
+// as schema.table.column, so nested struct fields get a completion source of their own.
+function fieldTree(catalog) {
+  const tree = new Map();
   for (const c of catalog.columns) {
     for (const path of c.fields) {
-      let at = tree;
-      for (const part of path.split('.')) {
-        if (!at[part] || Array.isArray(at[part])) at[part] = at[part] && at[part].length ? at[part] : {};
-        at = at[part];
+      const parts = path.toLowerCase().split('.');
+      for (let i = 1; i < parts.length; i++) {
+        const parent = parts.slice(0, i).join('.');
+        if (!tree.has(parent)) tree.set(parent, new Set());
+        tree.get(parent).add(parts[i]);
       }
     }
   }
-  const leaves = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Object.keys(v).length ? leaves(v) : []]));
-  return { ...schema, ...leaves(tree) };
+  return tree;
+}
+
+function fieldCompletions(catalog) {
+  const tree = fieldTree(catalog);
+  return (context) => {
+    const m = context.matchBefore(/[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*\.[\w]*$/);
+    if (!m) return null;
+    const dot = m.text.lastIndexOf('.');
+    const children = tree.get(m.text.slice(0, dot).toLowerCase());
+    if (!children) return null;
+    return {
+      from: m.from + dot + 1,
+      options: [...children].map((name) => ({ label: name, type: 'property' })),
+      validFor: /^\w*$/,
+    };
+  };
 }
 
 function functionCompletions(catalog) {
@@ -38,7 +57,7 @@ export function editor(parent, { doc = '', catalog = null, onRun }) {
   const lang = sql({
     dialect: StandardSQL,
     upperCaseKeywords: true,
-    schema: catalog ? namespaces(catalog) : undefined,
+    schema: catalog ? columnSchema(catalog) : undefined,
     defaultTable: catalog?.table,
   });
   const extensions = [
@@ -47,7 +66,12 @@ export function editor(parent, { doc = '', catalog = null, onRun }) {
     lang,
     EditorView.lineWrapping,
   ];
-  if (catalog) extensions.push(lang.language.data.of({ autocomplete: completeFromList(functionCompletions(catalog)) }));
+  if (catalog) {
+    const functions = completeFromList(functionCompletions(catalog));
+    // After a dot come fields, not functions.
+    extensions.push(lang.language.data.of({ autocomplete: (context) => (context.matchBefore(/\.\w*$/) ? null : functions(context)) }));
+    extensions.push(lang.language.data.of({ autocomplete: fieldCompletions(catalog) }));
+  }
   const view = new EditorView({ doc, extensions, parent });
   return {
     view,
