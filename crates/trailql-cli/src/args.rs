@@ -144,16 +144,22 @@ Example:
   trailql serve -s ./AWSLogs --open"
     )]
     Serve(ServeArgs),
-    /// Print the table's columns (or Athena-style DDL with --ddl).
+    /// Print the table's columns (or Athena-style DDL with --ddl); with --dialect lake, the
+    /// columns of CloudTrail Lake's schema as trailql gives them.
     Schema {
         /// Print a CREATE TABLE statement instead of the column list.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "dialect")]
         ddl: bool,
+        /// Whose schema: Athena's `cloudtrail_logs` or CloudTrail Lake's event data store.
+        #[arg(long, value_enum, default_value_t = DialectArg::Athena)]
+        dialect: DialectArg,
     },
     /// An interactive SQL prompt with history (end statements with `;`).
     Shell {
         #[command(flatten)]
         scan: ScanArgs,
+        #[command(flatten)]
+        dialect: DialectArgs,
     },
     /// Write a realistic synthetic trail with planted security-group openings.
     Generate(GenerateArgs),
@@ -270,11 +276,30 @@ pub struct QueryArgs {
     /// Write the result to a file instead of standard output.
     #[arg(short, long, value_name = "FILE", help_heading = "Output")]
     pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub dialect: DialectArgs,
     /// Print the physical plan's scan line (sources, accounts, regions and time window listed,
     /// prefilter, columns) and detailed counts (files listed, pruned by key, read, skipped by the
     /// prefilter, and folders not walked because the filters rule them out).
     #[arg(long, help_heading = "Output")]
     pub stats: bool,
+}
+
+/// Which SQL statements are written in.
+#[derive(Args, Debug, Clone)]
+pub struct DialectArgs {
+    /// auto: CloudTrail Lake's SQL when the statement's table is an event data store (its id,
+    /// ARN, or a placeholder such as $EDS_ID or <EDS ID>), Athena's otherwise; lake: also read
+    /// `cloudtrail_logs` with Lake's schema; athena: never.
+    #[arg(long, value_enum, default_value_t = DialectArg::Auto, help_heading = "Query")]
+    pub dialect: DialectArg,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialectArg {
+    Auto,
+    Athena,
+    Lake,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

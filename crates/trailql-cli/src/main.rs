@@ -19,8 +19,8 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use datafusion::physical_plan::displayable;
 
-use args::{Cli, Command, Format, GenerateArgs, QueryArgs, ScanArgs};
-pub(crate) use trailql_sql::{Engine, S3Options, ScanOptions, Source};
+use args::{Cli, Command, DialectArg, Format, GenerateArgs, QueryArgs, ScanArgs};
+pub(crate) use trailql_sql::{Dialect, Engine, S3Options, ScanOptions, Source};
 
 /// The seed question: who opened a security group to the world, and when?
 pub const SEED_SQL: &str = "SELECT eventtime, account, awsregion,
@@ -71,11 +71,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Lake(a) => lake::run(a),
         Command::Watch(a) => watch::run(a),
         Command::Serve(a) => serve::run(a),
-        Command::Schema { ddl } => {
-            schema(ddl);
+        Command::Schema { ddl, dialect } => {
+            if dialect == DialectArg::Lake {
+                lake_schema();
+            } else {
+                schema(ddl);
+            }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Shell { scan } => runtime()?.block_on(shell(scan)),
+        Command::Shell { scan, dialect } => runtime()?.block_on(shell(scan, dialect.dialect)),
         Command::Generate(g) => generate(g).map(|_| ExitCode::SUCCESS),
         Command::Demo { dir } => runtime()?.block_on(demo(&dir)),
     }
@@ -147,7 +151,9 @@ async fn query(q: QueryArgs) -> Result<ExitCode> {
     if q.format == Format::Parquet && q.output.is_none() {
         bail!("--format parquet needs --output FILE (Parquet is binary)");
     }
-    let engine = open(&q.scan).await?;
+    let engine = open(&q.scan)
+        .await?
+        .with_dialect(dialect(q.dialect.dialect));
     run_statement(
         &engine,
         &sql,
@@ -193,6 +199,21 @@ async fn run_statement(
     Ok(ExitCode::SUCCESS)
 }
 
+pub(crate) fn dialect(d: DialectArg) -> Dialect {
+    match d {
+        DialectArg::Auto => Dialect::Auto,
+        DialectArg::Athena => Dialect::Athena,
+        DialectArg::Lake => Dialect::Lake,
+    }
+}
+
+/// CloudTrail Lake's columns, as `FROM <event data store>` (or `cloudtrail_lake`) reads them.
+fn lake_schema() {
+    for (name, t) in trailql_lakesql::schema::COLUMNS {
+        println!("{name:<30} {t}");
+    }
+}
+
 fn schema(ddl: bool) {
     let schema = trailql_decode::table_schema();
     if ddl {
@@ -230,9 +251,9 @@ fn quote(name: &str) -> String {
     }
 }
 
-async fn shell(scan: ScanArgs) -> Result<ExitCode> {
+async fn shell(scan: ScanArgs, d: DialectArg) -> Result<ExitCode> {
     use rustyline::error::ReadlineError;
-    let engine = open(&scan).await?;
+    let engine = open(&scan).await?.with_dialect(dialect(d));
     let mut rl = rustyline::DefaultEditor::new()?;
     let history = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".trailql_history"));
     if let Some(h) = &history {

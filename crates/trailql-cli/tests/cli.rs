@@ -240,6 +240,69 @@ fn schema_lists_athena_columns() {
 }
 
 #[test]
+fn lake_statements_run_as_written_and_the_lake_schema_prints() {
+    let out = trailql()
+        .args(["schema", "--dialect", "lake"])
+        .output()
+        .unwrap();
+    let s = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        s.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["eventTime", "timestamp"]),
+        "{s}"
+    );
+    assert!(
+        s.contains("requestParameters") && s.contains("map<string,string>"),
+        "{s}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path());
+    let src = dir.path().join("AWSLogs");
+    let count = |args: &[&str], sql: &str| {
+        let out = trailql()
+            .args([
+                "query",
+                "-q",
+                "--format",
+                "csv",
+                "-s",
+                src.to_str().unwrap(),
+            ])
+            .args(args)
+            .arg(sql)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let athena = count(
+        &[],
+        "SELECT count(*) AS n FROM cloudtrail_logs WHERE readonly = 'false'",
+    );
+    assert!(athena.0, "{}", athena.2);
+    // The same question in Lake's SQL: a placeholder table, a boolean readOnly.
+    let lake = count(
+        &[],
+        "SELECT count(*) AS n FROM <EDS ID> WHERE readOnly = false",
+    );
+    assert!(lake.0, "{}", lake.2);
+    assert_eq!(lake.1, athena.1);
+    assert!(athena.1.lines().nth(1).unwrap().parse::<u64>().unwrap() > 0);
+    let forced = count(
+        &["--dialect", "lake"],
+        "SELECT count(*) AS n FROM cloudtrail_logs WHERE readOnly = false",
+    );
+    assert!(forced.0, "{}", forced.2);
+    assert_eq!(forced.1, athena.1);
+    // Athena's dialect takes the statement as written: `<EDS ID>` is then a syntax error.
+    let refused = count(&["--dialect", "athena"], "SELECT count(*) FROM <EDS ID>");
+    assert!(!refused.0);
+}
+
+#[test]
 fn shell_runs_multi_line_statements() {
     let dir = tempfile::tempdir().unwrap();
     generate(dir.path());

@@ -358,6 +358,12 @@ fn the_server_stays_within_256_mb_however_many_large_answers_it_keeps() {
         "{}",
         page.text()
     );
+    let values = call(
+        "GET",
+        &format!("/api/jobs/{}/column?name=eventid", ids[1]),
+        "",
+    );
+    assert_eq!(values.status, 409, "{}", values.text());
     let _ = child.kill();
     let _ = child.wait();
     eprintln!("serve: peak RSS {peak:.1} MiB after 5 large answers");

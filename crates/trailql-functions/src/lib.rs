@@ -4,11 +4,13 @@
 //! - [`time`]: ISO 8601 parsing, MySQL-style formats, unit arithmetic (no DataFusion);
 //! - [`udf`]: the DataFusion UDFs and [`register_all`]; more kernels by domain in `strings`
 //!   (`replace`, `split*`, `regexp_*`), `url` (`url_*`), `arrays` (`contains`, `slice`, …) and
-//!   `dates` (`year`…`millisecond`, Joda `parse_datetime`/`format_datetime`, `typeof`).
+//!   `dates` (`year`…`millisecond`, Joda `parse_datetime`/`format_datetime`, `typeof`) and `maps`
+//!   (`json_to_map`, CloudTrail Lake's map columns).
 
 mod arrays;
 mod dates;
 pub mod jsonpath;
+pub mod maps;
 mod strings;
 pub mod time;
 pub mod udf;

@@ -132,6 +132,7 @@ pub fn all_functions() -> Vec<ScalarUDF> {
     .chain(crate::url::functions())
     .chain(crate::arrays::functions())
     .chain(crate::dates::functions())
+    .chain(crate::maps::functions())
     .collect()
 }
 

@@ -255,7 +255,7 @@ async fn column(
     let i = column_index(&j, &q.name)?;
     match tokio::task::spawn_blocking(move || j.column(i)).await {
         Ok(Ok(v)) => Ok(Json(json!({ "name": q.name, "values": v })).into_response()),
-        Ok(Err(e)) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e)),
+        Ok(Err(e)) => Err(error(StatusCode::CONFLICT, e)),
         Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
     }
 }

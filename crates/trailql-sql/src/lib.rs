@@ -17,4 +17,5 @@ pub mod verify;
 pub use report::{ReportSnapshot, ScanReport, Warning};
 pub use session::{session_config, Engine, OpenError, Source, TABLE};
 pub use table::{CloudTrailTable, RemoteSources, ScanOptions};
+pub use trailql_lakesql::Dialect;
 pub use trailql_s3::{S3Options, S3Url};

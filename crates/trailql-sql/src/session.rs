@@ -12,6 +12,7 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionContext;
+use trailql_lakesql::Dialect;
 use trailql_layout::check_local;
 
 use crate::report::ScanReport;
@@ -28,6 +29,8 @@ pub struct Engine {
     pub report: Arc<ScanReport>,
     /// The S3 client when a source is a bucket.
     pub s3: Option<Arc<S3Client>>,
+    /// How statements are read: Athena's SQL, or CloudTrail Lake's (see [`trailql_lakesql`]).
+    pub dialect: Dialect,
 }
 
 /// Errors that happen before any SQL runs.
@@ -158,7 +161,30 @@ impl Engine {
         trailql_functions::register_all(&ctx);
         crate::investigate::register(&ctx);
         ctx.register_table(TABLE, table)?;
-        Ok(Engine { ctx, report, s3 })
+        // Planning a view reads no data: nothing here waits on I/O.
+        let lake = futures::executor::block_on(ctx.sql(trailql_lakesql::schema::VIEW_SQL))?;
+        ctx.register_table(trailql_lakesql::VIEW, lake.into_view())?;
+        Ok(Engine {
+            ctx,
+            report,
+            s3,
+            dialect: Dialect::Auto,
+        })
+    }
+
+    /// Read statements in this dialect (by default, Lake's when a statement names an event
+    /// data store, Athena's otherwise).
+    pub fn with_dialect(mut self, dialect: Dialect) -> Self {
+        self.dialect = dialect;
+        self
+    }
+
+    /// The statement with its event data store references pointed at the Lake view.
+    fn lake<'a>(&self, sql: &'a str) -> std::borrow::Cow<'a, str> {
+        match trailql_lakesql::rewrite(sql, self.dialect) {
+            Some(r) => r.sql.into(),
+            None => sql.into(),
+        }
     }
 
     /// Run an investigation's query and read the rows as events.
@@ -171,7 +197,7 @@ impl Engine {
     /// anything runs, for callers that take statements from others (the web server).
     pub async fn sql_read_only(&self, sql: &str) -> Result<DataFrame> {
         let state = self.ctx.state();
-        let plan = match athena_to_datafusion(sql)? {
+        let plan = match athena_to_datafusion(&self.lake(sql))? {
             Athena::Text(sql) => state.create_logical_plan(&sql).await?,
             Athena::Parsed(st) => {
                 state
@@ -194,7 +220,7 @@ impl Engine {
 
     /// Plan an Athena-style statement.
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
-        match athena_to_datafusion(sql)? {
+        match athena_to_datafusion(&self.lake(sql))? {
             Athena::Text(sql) => self.ctx.sql(&sql).await,
             Athena::Parsed(st) => {
                 let state = self.ctx.state();

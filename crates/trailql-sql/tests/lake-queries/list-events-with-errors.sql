@@ -1,0 +1,14 @@
+-- Source: https://github.com/aws-samples/cloud-trail-lake-query-samples/blob/bf9dafca6cd8c8d089dd41e4886eedb71144f62e/list-events-with-errors.sql
+-- (MIT-0). The statement below is as published.
+/* This query analyzes CloudTrail Events and identifies any calls that result in errors.
+Replace <EDS ID> with your Event Data Store Id number.
+*/
+
+SELECT
+    userIdentity.arn,eventTime,eventSource,eventName,awsRegion,sourceIPAddress,userAgent,errorCode,errorMessage,requestParameters,readOnly,resources,recipientAccountId,tlsDetails
+FROM
+    <event-data-store-ID>
+WHERE
+    errorCode IS NOT NULL  
+    AND eventTime > '2022-01-01 00:00:00'  
+    AND eventTime < '2022-01-01 00:00:00'
