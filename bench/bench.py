@@ -34,8 +34,9 @@ def sh(cmd, **kw):
     return subprocess.run(cmd, shell=True, check=True, **kw)
 
 
-def ensure_tools():
-    sh(f"cd {ROOT} && cargo build --release -p trailql-cli")
+def ensure_tools(build=True):
+    if build or not TRAILQL.exists():
+        sh(f"cd {ROOT} && cargo build --release -p trailql-cli")
     if shutil.which("jq") is None or not Path("/usr/bin/time").exists():
         sh("apt-get update -qq && apt-get install -y -qq jq time >/dev/null")
     try:
@@ -167,12 +168,27 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--write", action="store_true", help="write BENCHMARKS.md")
+    ap.add_argument("--no-build", action="store_true",
+                    help="use the trailql binary already in the target directory")
+    ap.add_argument("--lake-sql-only", action="store_true",
+                    help="measure only CloudTrail Lake statements against their Athena form "
+                         "(and, with --write, replace their lines in BENCHMARKS.md)")
     ap.add_argument("--watch-only", action="store_true",
                     help="measure only `trailql watch` (and, with --write, replace its lines in BENCHMARKS.md)")
     a = ap.parse_args()
     if a.quick:
         a.events, a.runs = 200_000, 1
-    ensure_tools()
+    ensure_tools(build=not a.no_build)
+    if a.lake_sql_only:
+        generate(a.data, a.events)
+        lines = lake_sql_bench(a)
+        print("\n".join(lines))
+        if a.write:
+            path = ROOT / "BENCHMARKS.md"
+            kept = [l for l in path.read_text().splitlines() if not l.startswith(LAKE_SQL_MARK)
+                    and not l.startswith("  - Lake SQL:")]
+            path.write_text("\n".join(kept + lines) + "\n")
+        return 0
     if a.watch_only:
         lines = watch_report(watch_bench())
         print("\n".join(lines))
@@ -354,6 +370,7 @@ def main():
             lw, dw, rw = lt[(f"lake {q}", "trailql")], lt[(f"lake {q}", "duckdb")], t[(q, "trailql")][0]
             report.append(f"  - {q} on the lake: trailql {lw:.2f} s, DuckDB on the same files {dw:.2f} s "
                           f"(**{lw / dw:.2f}x**), {rw / lw:.1f}x faster than trailql on the raw trail")
+    report += lake_sql_bench(a)
     report += watch_report(watch_bench())
     text = "\n".join(report)
     print("\n" + text)
@@ -365,6 +382,39 @@ def main():
 
 
 RSIGMA_VERSION = "0.23.0"
+LAKE_SQL_MARK = "- Lake SQL: "
+
+# The same questions in CloudTrail Lake's SQL (event data store placeholder, camelCase columns,
+# requestParameters a map) and in Athena's (JSON text and json_extract_scalar), over the raw trail.
+LAKE_SQL_PAIRS = [
+    ("map of every record",
+     "SELECT count(*) FROM $EDS_ID WHERE element_at(requestParameters, 'groupId') IS NOT NULL",
+     "SELECT count(*) FROM cloudtrail_logs WHERE json_extract_scalar(requestparameters, '$.groupId') IS NOT NULL"),
+    ("group by event",
+     "SELECT eventSource, eventName, count(*) AS n FROM $EDS_ID GROUP BY 1, 2 ORDER BY n DESC, 1, 2 LIMIT 10",
+     "SELECT eventsource, eventname, count(*) AS n FROM cloudtrail_logs GROUP BY 1, 2 ORDER BY n DESC, 1, 2 LIMIT 10"),
+]
+
+
+def lake_sql_bench(a):
+    """Each Lake statement against its Athena form, taking turns; the answers must agree."""
+    lines = []
+    src = str(a.data / "AWSLogs")
+    for name, lake_sql, athena_sql in LAKE_SQL_PAIRS:
+        cmds = {k: [str(TRAILQL), "query", "--format", "csv", "-q", "-s", src, sql]
+                for k, sql in [("lake", lake_sql), ("athena", athena_sql)]}
+        res = {k: [] for k in cmds}
+        for _ in range(a.runs):
+            for k, cmd in cmds.items():
+                res[k].append(timed(cmd))
+        (lo, lw, lc, lr), (ao, aw, ac, ar) = median_of(res["lake"]), median_of(res["athena"])
+        same = csv_rows(lo) == csv_rows(ao)
+        print(f"  lake-sql {name}: {lw:.2f}s (Lake) vs {aw:.2f}s (Athena), same answer: {same}", flush=True)
+        lines.append(f"{LAKE_SQL_MARK if not lines else '  - Lake SQL: '}{name}: `{lake_sql}` "
+                     f"{lw:.2f} s wall ({lc:.2f} s CPU, {lr:.0f} MB) against its Athena form "
+                     f"{aw:.2f} s ({ac:.2f} s CPU, {ar:.0f} MB): **{lw / aw:.2f}x**; same answer: "
+                     f"{'yes' if same else 'NO'}")
+    return lines
 WATCH_MARK = "- Watch: "
 
 

@@ -151,8 +151,8 @@ Example:
         #[arg(long, conflicts_with = "dialect")]
         ddl: bool,
         /// Whose schema: Athena's `cloudtrail_logs` or CloudTrail Lake's event data store.
-        #[arg(long, value_enum, default_value_t = DialectArg::Athena)]
-        dialect: DialectArg,
+        #[arg(long, value_enum, default_value_t = SchemaDialect::Athena)]
+        dialect: SchemaDialect,
     },
     /// An interactive SQL prompt with history (end statements with `;`).
     Shell {
@@ -176,14 +176,22 @@ Example:
 pub struct SourceArgs {
     /// A trail bucket s3://BUCKET[/PREFIX] (single-account or organization trail), or a local
     /// copy: a folder (walked recursively; for validate, the folder that holds AWSLogs/) or a
-    /// file; repeat for several.
+    /// file; or, for an account with no trail to S3, its 90-day event history through the
+    /// CloudTrail API: cloudtrail-api://REGION[,REGION…] (query, shell, serve, exposure,
+    /// history, activity, detect, lake sync). Repeat for several.
     #[arg(
         short = 's',
         long = "source",
-        value_name = "PATH|s3://BUCKET/PREFIX",
+        value_name = "PATH|s3://BUCKET/PREFIX|cloudtrail-api://REGIONS",
         help_heading = "Sources"
     )]
     pub sources: Vec<String>,
+    /// For cloudtrail-api:// sources: the LookupEvents attribute to send, KEY=VALUE[,VALUE…]
+    /// (EventId, AccessKeyId, ResourceName, Username, EventName, ResourceType, EventSource,
+    /// ReadOnly), instead of the one taken from the statement's filters. The statement still
+    /// filters what comes back.
+    #[arg(long, value_name = "KEY=VALUE", help_heading = "Sources")]
+    pub lookup: Option<String>,
     #[command(flatten)]
     pub s3: S3Args,
 }
@@ -298,6 +306,13 @@ pub struct DialectArgs {
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DialectArg {
     Auto,
+    Athena,
+    Lake,
+}
+
+/// The schemas `trailql schema` prints.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaDialect {
     Athena,
     Lake,
 }

@@ -22,7 +22,7 @@ use trailql_investigate::{html, TextTable};
 use trailql_rules::{pack, Correlator, Detector, Placeholders, RuleSet};
 
 use crate::args::{DetectArgs, Format, RuleArgs};
-use crate::{investigate, output, s3_options, scan_options, sources, summary};
+use crate::{investigate, output, s3_options, scan_options, summary};
 
 /// Memory the alerts' sort may hold before it spills to a temporary file.
 const SORT_MEMORY: usize = 32 << 20;
@@ -327,11 +327,15 @@ pub fn run(a: DetectArgs) -> Result<ExitCode> {
     // Alerts are sorted by a sort that spills past this, so that memory does not grow with them.
     options.memory_limit = Some(SORT_MEMORY);
     let rt = crate::runtime()?;
-    let engine = rt.block_on(crate::lake::engine(
-        &sources(&a.scan.source)?,
-        options,
-        s3_options(&a.scan.source.s3)?,
-    ))?;
+    let engine = rt.block_on(async {
+        let hint = crate::lookup::Hint::Scope {
+            start: &a.scope.start,
+            end: &a.scope.end,
+            region: &a.scope.region,
+        };
+        let srcs = crate::lookup::sources(&a.scan, hint).await?;
+        crate::lake::engine(&srcs, options, s3_options(&a.scan.source.s3)?).await
+    })?;
     {
         let state = engine.ctx.state_ref();
         let mut state = state.write();

@@ -34,7 +34,14 @@ async fn fetch(args: &InvestigateArgs, sql: &str) -> Result<(crate::Engine, Vec<
         bail!("--format parquet needs --output FILE (Parquet is binary)");
     }
     let started = Instant::now();
-    let engine = open(&args.scan).await?;
+    let engine = open(
+        &args.scan,
+        crate::lookup::Hint::Sql {
+            sql,
+            dialect: crate::Dialect::Athena,
+        },
+    )
+    .await?;
     let progress = summary::Progress::start(
         engine.report.clone(),
         !args.scan.quiet && std::io::stderr().is_terminal(),

@@ -11,7 +11,7 @@ use trailql_s3::S3Client;
 
 use crate::args::{DdlEngine, LakeArgs, LakeCommand, LakeCompactArgs, LakeDdlArgs, LakeSyncArgs};
 use crate::summary::{bytes, thousands};
-use crate::{s3_options, scan_options, sources, Engine, S3Options, ScanOptions, Source};
+use crate::{s3_options, scan_options, Engine, S3Options, ScanOptions, Source};
 
 pub fn run(a: LakeArgs) -> Result<ExitCode> {
     let rt = crate::runtime()?;
@@ -35,7 +35,7 @@ async fn open_lake(url: &LakeUrl, s3: &S3Options) -> Result<Lake> {
 }
 
 /// `--start`/`--end` as the window of files to convert.
-fn window(start: &Option<String>, end: &Option<String>) -> Result<TimeWindow> {
+pub(crate) fn window(start: &Option<String>, end: &Option<String>) -> Result<TimeWindow> {
     let mut filters = Vec::new();
     for (t, name) in [(start, "--start"), (end, "--end")] {
         if let Some(t) = t {
@@ -56,7 +56,12 @@ fn window(start: &Option<String>, end: &Option<String>) -> Result<TimeWindow> {
 async fn sync(a: LakeSyncArgs) -> Result<ExitCode> {
     let url = lake_url(&a.lake)?;
     let s3 = s3_options(&a.scan.source.s3)?;
-    let srcs = sources(&a.scan.source)?;
+    let hint = crate::lookup::Hint::Scope {
+        start: &a.start,
+        end: &a.end,
+        region: &None,
+    };
+    let srcs = crate::lookup::sources(&a.scan, hint).await?;
     for s in &srcs {
         if let Source::Local(p) = s {
             if p.join(trailql_lake::location::MANIFEST).is_file() {

@@ -4,6 +4,7 @@ mod args;
 mod detect;
 mod investigate;
 mod lake;
+mod lookup;
 mod output;
 mod serve;
 mod summary;
@@ -19,7 +20,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use datafusion::physical_plan::displayable;
 
-use args::{Cli, Command, DialectArg, Format, GenerateArgs, QueryArgs, ScanArgs};
+use args::{Cli, Command, DialectArg, Format, GenerateArgs, QueryArgs, ScanArgs, SchemaDialect};
 pub(crate) use trailql_sql::{Dialect, Engine, S3Options, ScanOptions, Source};
 
 /// The seed question: who opened a security group to the world, and when?
@@ -33,7 +34,9 @@ ORDER BY eventtime";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let result = run(cli);
+    lookup::clean_up();
+    match result {
         Ok(code) => code,
         Err(e) => {
             if is_broken_pipe(&e) {
@@ -72,7 +75,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Watch(a) => watch::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Schema { ddl, dialect } => {
-            if dialect == DialectArg::Lake {
+            if dialect == SchemaDialect::Lake {
                 lake_schema();
             } else {
                 schema(ddl);
@@ -123,16 +126,24 @@ pub(crate) fn sources(a: &args::SourceArgs) -> Result<Vec<Source>> {
     if a.sources.is_empty() {
         bail!("no sources: give the logs with -s PATH or -s s3://BUCKET[/PREFIX] (repeat for several)");
     }
+    if let Some(api) = a
+        .sources
+        .iter()
+        .find(|s| trailql_lookup::ApiSource::is_api(s))
+    {
+        bail!("-s {api}: this command reads a trail's files (digests, deliveries); the CloudTrail API is a source for query, shell, serve, exposure, history, activity, detect and lake sync");
+    }
     a.sources
         .iter()
         .map(|s| Source::parse(s).map_err(anyhow::Error::msg))
         .collect()
 }
 
-/// The engine over `-s` (a trail, or a lake), with the table functions registered.
-pub(crate) async fn open(a: &ScanArgs) -> Result<Engine> {
+/// The engine over `-s` (a trail, a lake, or the CloudTrail API read for `hint`), with the
+/// table functions registered.
+pub(crate) async fn open(a: &ScanArgs, hint: lookup::Hint<'_>) -> Result<Engine> {
     let engine = lake::engine(
-        &sources(&a.source)?,
+        &lookup::sources(a, hint).await?,
         scan_options(a)?,
         s3_options(&a.source.s3)?,
     )
@@ -151,9 +162,16 @@ async fn query(q: QueryArgs) -> Result<ExitCode> {
     if q.format == Format::Parquet && q.output.is_none() {
         bail!("--format parquet needs --output FILE (Parquet is binary)");
     }
-    let engine = open(&q.scan)
-        .await?
-        .with_dialect(dialect(q.dialect.dialect));
+    let d = dialect(q.dialect.dialect);
+    let engine = open(
+        &q.scan,
+        lookup::Hint::Sql {
+            sql: &sql,
+            dialect: d,
+        },
+    )
+    .await?
+    .with_dialect(d);
     run_statement(
         &engine,
         &sql,
@@ -253,7 +271,9 @@ fn quote(name: &str) -> String {
 
 async fn shell(scan: ScanArgs, d: DialectArg) -> Result<ExitCode> {
     use rustyline::error::ReadlineError;
-    let engine = open(&scan).await?.with_dialect(dialect(d));
+    let engine = open(&scan, lookup::Hint::Anything)
+        .await?
+        .with_dialect(dialect(d));
     let mut rl = rustyline::DefaultEditor::new()?;
     let history = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".trailql_history"));
     if let Some(h) = &history {

@@ -48,7 +48,7 @@ fn integrity(a: &ServeArgs) -> Result<Option<Integrity>> {
 
 async fn serve(a: ServeArgs) -> Result<ExitCode> {
     let integrity = integrity(&a)?;
-    let engine = crate::open(&a.scan).await?;
+    let engine = crate::open(&a.scan, crate::lookup::Hint::Anything).await?;
     if !a.bind.is_loopback() {
         eprintln!(
             "warning: listening on {} lets other machines reach this server over plain HTTP; the token still guards it, but anyone who sees the URL can read the logs. Use --bind 127.0.0.1 (and an SSH tunnel) unless you mean it.",

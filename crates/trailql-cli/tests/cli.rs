@@ -4,9 +4,8 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-fn trailql() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_trailql"))
-}
+mod common;
+use common::{trailql, trailql_aws};
 
 fn generate(dir: &Path) {
     let out = trailql()
@@ -522,35 +521,6 @@ fn validate_explains_missing_keys_and_digests() {
             && text.contains("NOT VALID"),
         "{text}"
     );
-}
-
-/// `trailql` with AWS settings isolated from the machine's: static keys or none, no config files,
-/// no instance metadata.
-fn trailql_aws(keys: bool) -> Command {
-    let mut c = trailql();
-    for v in [
-        "AWS_PROFILE",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_ROLE_ARN",
-        "AWS_WEB_IDENTITY_TOKEN_FILE",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    ] {
-        c.env_remove(v);
-    }
-    c.env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/aws-credentials",
-        )
-        .env("AWS_EC2_METADATA_DISABLED", "true");
-    if keys {
-        c.env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
-            .env("AWS_SECRET_ACCESS_KEY", "secret");
-    }
-    c
 }
 
 /// A generated trail in a folder and the same files in a bucket of a fresh moto server.

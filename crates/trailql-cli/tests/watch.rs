@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::walk;
 use trailql_testkit::peak::run_peak_mib;
 use trailql_testkit::{Mode, WebhookReceiver};
 
@@ -57,19 +59,6 @@ fn trail_files(dir: &Path) -> Vec<PathBuf> {
     };
     files.sort_by_key(|p| (stamp(p), p.clone()));
     files
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 /// Copy `file` (under `from`) to the same place under `to`.

@@ -749,6 +749,29 @@ fn k_element_at(a: &[ColumnarValue], n: usize) -> Result<ArrayRef> {
         DataType::Map(_, _) => {
             let map = container.as_map();
             let keys = map.keys();
+            let text = |t: &DataType| {
+                matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+            };
+            if text(keys.data_type()) && text(key.data_type()) {
+                // String keys (every map here, e.g. Lake's requestParameters) compare as &str.
+                let keys = datafusion::arrow::compute::cast(keys, &DataType::Utf8)?;
+                let key = datafusion::arrow::compute::cast(&key, &DataType::Utf8)?;
+                let (keys, key) = (keys.as_string::<i32>(), key.as_string::<i32>());
+                for i in 0..n {
+                    if map.is_null(i) || key.is_null(i) {
+                        idx.append_null();
+                        continue;
+                    }
+                    let want = key.value(i);
+                    let (s, e) = (
+                        map.value_offsets()[i] as usize,
+                        map.value_offsets()[i + 1] as usize,
+                    );
+                    let found = (s..e).find(|&p| keys.is_valid(p) && keys.value(p) == want);
+                    idx.append_option(found.map(|p| p as u32));
+                }
+                return Ok(take(map.values().as_ref(), &idx.finish(), None)?);
+            }
             for i in 0..n {
                 if map.is_null(i) || key.is_null(i) {
                     idx.append_null();

@@ -1,8 +1,12 @@
-//! A loopback endpoint for CloudTrail's `ListPublicKeys` (moto has no such API): the AWS JSON 1.1
-//! protocol the SDK speaks (`POST /`, `X-Amz-Target: CloudTrail_20131101.ListPublicKeys`), keys
-//! per region chosen by the SigV4 credential scope, filtered by the requested time range like the
-//! real API, one key per page so pagination is exercised. Unsigned requests are refused as AWS
-//! refuses them. Every call is recorded.
+//! A loopback endpoint for CloudTrail's `ListPublicKeys` and `LookupEvents` (moto has neither):
+//! the AWS JSON 1.1 protocol the SDK speaks (`POST /`, `X-Amz-Target: CloudTrail_20131101.…`),
+//! data per region chosen by the SigV4 credential scope, filtered by the requested time range like
+//! the real API. Unsigned requests are refused as AWS refuses them. Every call is recorded.
+//!
+//! `ListPublicKeys` returns one key per page so pagination is exercised. `LookupEvents` (see
+//! [`lookup`](crate::lookup)) answers as the real API does: newest first, 50 a page, opaque
+//! tokens tied to the request, one lookup attribute, and `ThrottlingException` past two requests
+//! a second per region.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -26,10 +30,11 @@ pub struct KeysCall {
 }
 
 #[derive(Default)]
-struct State {
+pub(crate) struct State {
     /// Region → entries of `PublicKeyList` as `aws cloudtrail list-public-keys` prints them.
     keys: Mutex<HashMap<String, Vec<Value>>>,
     calls: Mutex<Vec<KeysCall>>,
+    pub(crate) lookup: crate::lookup::LookupState,
 }
 
 pub struct CloudTrailServer {
@@ -68,6 +73,35 @@ impl CloudTrailServer {
     pub fn calls(&self) -> Vec<KeysCall> {
         self.state.calls.lock().unwrap().clone()
     }
+
+    /// Serve these CloudTrail records (as a trail file's `Records` hold them) from LookupEvents
+    /// in `region`, in place of any set before.
+    pub fn set_events(&self, region: &str, records: Vec<Value>) {
+        self.state.lookup.set_events(region, records);
+    }
+
+    /// Add to `region` an event whose `CloudTrailEvent` is `text` verbatim (e.g. not JSON).
+    pub fn add_raw_event(&self, region: &str, time: f64, id: &str, text: &str) {
+        self.state.lookup.add_raw(region, time, id, text);
+    }
+
+    /// Refuse the next `n` LookupEvents requests to `region` with `ThrottlingException`.
+    pub fn throttle_next(&self, region: &str, n: usize) {
+        self.state.lookup.throttle_next(region, n);
+    }
+
+    /// Every LookupEvents request so far, in arrival order.
+    pub fn lookups(&self) -> Vec<crate::lookup::LookupCall> {
+        self.state.lookup.calls()
+    }
+}
+
+pub(crate) fn reply_json(s: &mut TcpStream, status: u16, body: &Value) -> std::io::Result<()> {
+    reply(s, status, body)
+}
+
+pub(crate) fn error_json(kind: &str, message: &str) -> Value {
+    error(kind, message)
 }
 
 fn epoch(v: &Value) -> Option<f64> {
@@ -99,13 +133,19 @@ fn serve(mut s: TcpStream, st: &State) -> std::io::Result<()> {
     let head = String::from_utf8_lossy(&req[..end]).into_owned();
     let body: Value =
         serde_json::from_slice(req.get(end + 4..).unwrap_or_default()).unwrap_or(Value::Null);
-    if header(&head, "x-amz-target").as_deref() != Some("CloudTrail_20131101.ListPublicKeys") {
+    let target = header(&head, "x-amz-target").unwrap_or_default();
+    let operation = target
+        .strip_prefix("CloudTrail_20131101.")
+        .or_else(|| target.strip_prefix("com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101."))
+        .unwrap_or_default()
+        .to_string();
+    if operation != "ListPublicKeys" && operation != "LookupEvents" {
         return reply(
             &mut s,
             400,
             &error(
                 "UnknownOperationException",
-                "only ListPublicKeys is served here",
+                "only ListPublicKeys and LookupEvents are served here",
             ),
         );
     }
@@ -124,6 +164,9 @@ fn serve(mut s: TcpStream, st: &State) -> std::io::Result<()> {
             ),
         );
     };
+    if operation == "LookupEvents" {
+        return crate::lookup::serve(&mut s, &st.lookup, &scope[2], &body);
+    }
     let call = KeysCall {
         region: scope[2].clone(),
         access_key: scope[0].clone(),

@@ -6,6 +6,7 @@
 
 mod cloudtrail;
 mod http;
+pub mod lookup;
 mod moto;
 pub mod peak;
 mod proxy;
