@@ -174,6 +174,19 @@ fn every_command_answers_over_the_event_history_as_over_the_trail() {
         "SELECT count(*) FROM <EDS ID> WHERE readOnly = false",
     ];
     assert_eq!(run(&ct, API, &lake).0, run(&ct, trail, &lake).0);
+
+    // A lake synced from the history answers as the trail does; a second sync adds no row.
+    let dir = t.path().join("lake");
+    let l = dir.to_str().unwrap();
+    run(&ct, API, &["lake", "sync", "--lake", l]);
+    run(&ct, API, &["lake", "sync", "--lake", l]);
+    let q = [
+        "query",
+        "--format",
+        "csv",
+        "SELECT awsregion, eventname, count(*) AS n FROM cloudtrail_logs GROUP BY 1, 2 ORDER BY 1, 2",
+    ];
+    assert_eq!(run(&ct, l, &q).0, run(&ct, trail, &q).0);
 }
 
 #[test]
