@@ -173,6 +173,9 @@ def main():
     ap.add_argument("--lake-sql-only", action="store_true",
                     help="measure only CloudTrail Lake statements against their Athena form "
                          "(and, with --write, replace their lines in BENCHMARKS.md)")
+    ap.add_argument("--lake-only", action="store_true",
+                    help="measure only the lake (sync, compact, queries against DuckDB; with --write, "
+                         "replace its rows and lines in BENCHMARKS.md)")
     ap.add_argument("--watch-only", action="store_true",
                     help="measure only `trailql watch` (and, with --write, replace its lines in BENCHMARKS.md)")
     a = ap.parse_args()
@@ -189,6 +192,41 @@ def main():
                     and not l.startswith("  - Lake SQL:")]
             path.write_text("\n".join(kept + lines) + "\n")
         return 0
+    if a.lake_only:
+        truth = generate(a.data, a.events)
+        files = list(a.data.glob("AWSLogs/**/*.json.gz"))
+        gz_bytes = sum(f.stat().st_size for f in files)
+        glob = f"{a.data}/AWSLogs/*/CloudTrail/*/*/*/*/*.json.gz"
+        print(f"trail: {truth['events']:,} events, {len(files):,} files, {gz_bytes/1e6:.0f} MB gzip", flush=True)
+        raw = {q: median_run(trailql_cmd(q, [a.data / "AWSLogs"]), a.runs)[1] for q in ["needle", "aggregate"]}
+        lake = lake_bench(a, glob, gz_bytes)
+        raw["id"] = lake["raw_id"][0]
+        lines = lake_report(lake, raw, gz_bytes)
+        table = [f"| {q} | {tool} | {w:.2f} | {c:.2f} | {r:.0f} | "
+                 + (f"{next(x[2] for x in lake['rows'] if x[0] == q and x[1] == 'trailql') / w:.2f}x |"
+                    if tool != "trailql" else " |")
+                 for q, tool, w, c, r in lake["rows"]]
+        print("\n".join(table + lines))
+        if a.write:
+            path = ROOT / "BENCHMARKS.md"
+            old = path.read_text().splitlines()
+            out, placed_rows, placed_lines = [], False, False
+            for l in old:
+                if l.startswith("| lake "):
+                    if not placed_rows:
+                        out += table
+                        placed_rows = True
+                elif l.startswith(LAKE_MARK) or l.startswith("  - needle on") or \
+                        l.startswith("  - aggregate on") or l.startswith("  - lookup by eventid on") or \
+                        l.startswith("  - on the lake as sync") or \
+                        l.startswith("  - `lake compact`"):
+                    if not placed_lines:
+                        out += lines
+                        placed_lines = True
+                else:
+                    out.append(l)
+            path.write_text("\n".join(out) + "\n")
+        return 0 if lake["agree"] else 1
     if a.watch_only:
         lines = watch_report(watch_bench())
         print("\n".join(lines))
@@ -359,17 +397,9 @@ def main():
                       f"lines ({rsigma[4]:,} matches): {rsigma[1]:.2f} s wall, {rsigma[2]:.2f} s CPU: trailql "
                       f"takes **{d_wall / rsigma[1]:.2f}x** its time")
     if lake:
-        lt = {(q, tool): w for q, tool, w, _, _ in lake["rows"]}
-        report.append(f"- Lake: `lake sync` {lt[('lake sync', 'trailql')]:.2f} s against DuckDB's `read_json` → "
-                      f"`COPY … (FORMAT parquet)` {lt[('lake sync', 'duckdb')]:.2f} s "
-                      f"(**{lt[('lake sync', 'trailql')] / lt[('lake sync', 'duckdb')]:.2f}x**); a second sync with "
-                      f"nothing new {lake['resync']:.2f} s; lake {lake['bytes']/1e6:.0f} MB = "
-                      f"**{lake['bytes'] / gz_bytes:.2f}x** the raw gzip bytes; answers agree: "
-                      f"{'yes' if lake['agree'] else 'NO'}")
-        for q in ["needle", "aggregate"]:
-            lw, dw, rw = lt[(f"lake {q}", "trailql")], lt[(f"lake {q}", "duckdb")], t[(q, "trailql")][0]
-            report.append(f"  - {q} on the lake: trailql {lw:.2f} s, DuckDB on the same files {dw:.2f} s "
-                          f"(**{lw / dw:.2f}x**), {rw / lw:.1f}x faster than trailql on the raw trail")
+        raw = {"needle": t[("needle", "trailql")][0], "aggregate": t[("aggregate", "trailql")][0],
+               "id": lake["raw_id"][0]}
+        report += lake_report(lake, raw, gz_bytes)
     report += lake_sql_bench(a)
     report += watch_report(watch_bench())
     text = "\n".join(report)
@@ -382,6 +412,7 @@ def main():
 
 
 RSIGMA_VERSION = "0.23.0"
+LAKE_MARK = "- Lake: "
 LAKE_SQL_MARK = "- Lake SQL: "
 
 # The same questions in CloudTrail Lake's SQL (event data store placeholder, camelCase columns,
@@ -566,6 +597,44 @@ def watch_report(w):
     ]
 
 
+def lake_queries(a, lake, event_id, label):
+    """needle, aggregate and a lookup by event id on `lake`: trailql against DuckDB on the same
+    files, taking turns. Rows (query, tool, wall, cpu, rss) and whether the answers agree."""
+    pq_glob = f"{lake}/*/*/*/*.parquet"
+    src = f"read_parquet('{pq_glob}', hive_partitioning=true)"
+    id_where = f"eventid = '{event_id}'"
+    duck_sql = {
+        "needle": f"SELECT eventid FROM {src} WHERE {NEEDLE_WHERE_SQL} ORDER BY 1",
+        "aggregate": (f"SELECT eventsource, eventname, count(*) AS n FROM {src} "
+                      "GROUP BY 1, 2 ORDER BY n DESC, 1, 2 LIMIT 10"),
+        "id": f"SELECT eventtime, eventname, eventsource FROM {src} WHERE {id_where}",
+    }
+    trailql = {
+        "needle": trailql_cmd("needle", [lake]),
+        "aggregate": trailql_cmd("aggregate", [lake]),
+        "id": [str(TRAILQL), "query", "--format", "csv", "-q", "-s", str(lake),
+               f"SELECT eventtime, eventname, eventsource FROM cloudtrail_logs WHERE {id_where}"],
+    }
+    rows, agree = [], True
+    for q in ["needle", "aggregate", "id"]:
+        script = ("import duckdb\ncon = duckdb.connect()\ncon.execute(\"SET threads TO 2\")\n"
+                  f"for row in con.execute({duck_sql[q]!r}).fetchall(): print('\\t'.join(map(str, row)))\n")
+        with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+            f.write(script)
+        res = {"trailql": [], "duckdb": []}
+        for _ in range(a.runs):
+            res["trailql"].append(timed(trailql[q]))
+            res["duckdb"].append(timed([sys.executable, f.name]))
+        os.unlink(f.name)
+        t_out, tw, tc, tr = median_of(res["trailql"])
+        d_out, dw, dc, dr = median_of(res["duckdb"])
+        same = normalise("\n".join(csv_rows(t_out)).replace(",", "\t")) == normalise(d_out)
+        agree &= same and bool(normalise(d_out))
+        print(f"  lake {q}{label}: trailql {tw:.2f}s, duckdb {dw:.2f}s, same answer: {same}", flush=True)
+        rows += [(f"lake {q}{label}", "trailql", tw, tc, tr), (f"lake {q}{label}", "duckdb", dw, dc, dr)]
+    return rows, agree
+
+
 def lake_bench(a, glob, gz_bytes):
     lake = a.data / "lake"
     if lake.exists():
@@ -574,7 +643,8 @@ def lake_bench(a, glob, gz_bytes):
                                      "--lake", str(lake)])
     _, resync, _, _ = timed([str(TRAILQL), "lake", "sync", "-q", "-s", str(a.data / "AWSLogs"),
                              "--lake", str(lake)])
-    size = sum(f.stat().st_size for f in lake.rglob("*.parquet"))
+    parquet = list(lake.rglob("*.parquet"))
+    size, files = sum(f.stat().st_size for f in parquet), len(parquet)
     out_pq = a.data / "duckdb-copy.parquet"
     conv = ("import duckdb\ncon = duckdb.connect()\ncon.execute(\"SET threads TO 2\")\n"
             f"con.execute(\"COPY (SELECT unnest(Records, max_depth := 2) FROM read_json('{glob}', "
@@ -588,28 +658,47 @@ def lake_bench(a, glob, gz_bytes):
         if out_pq.exists():
             out_pq.unlink()
     rows = [("lake sync", "trailql", s_wall, s_cpu, s_rss), ("lake sync", "duckdb", d_wall, d_cpu, d_rss)]
-    pq_glob = f"{lake}/*/*/*/*.parquet"
-    duck_sql = {
-        "needle": (f"SELECT eventid FROM read_parquet('{pq_glob}', hive_partitioning=true) WHERE {NEEDLE_WHERE_SQL} ORDER BY 1"),
-        "aggregate": (f"SELECT eventsource, eventname, count(*) AS n FROM read_parquet('{pq_glob}', hive_partitioning=true) "
-                      "GROUP BY 1, 2 ORDER BY n DESC, 1, 2 LIMIT 10"),
-    }
-    agree = True
-    for q in ["needle", "aggregate"]:
-        script = ("import duckdb\ncon = duckdb.connect()\ncon.execute(\"SET threads TO 2\")\n"
-                  f"for row in con.execute({duck_sql[q]!r}).fetchall(): print('\\t'.join(map(str, row)))\n")
-        with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
-            f.write(script)
-        res = {"trailql": [], "duckdb": []}
-        for _ in range(a.runs):
-            res["trailql"].append(timed(trailql_cmd(q, [lake])))
-            res["duckdb"].append(timed([sys.executable, f.name]))
-        os.unlink(f.name)
-        t_out, tw, tc, tr = median_of(res["trailql"])
-        d_out, dw, dc, dr = median_of(res["duckdb"])
-        agree &= normalise("\n".join(csv_rows(t_out)).replace(",", "\t")) == normalise(d_out)
-        rows += [(f"lake {q}", "trailql", tw, tc, tr), (f"lake {q}", "duckdb", dw, dc, dr)]
-    return {"rows": rows, "resync": resync, "bytes": size, "agree": agree}
+    # A lookup by id: an event of the middle of the trail, the same for every tool.
+    import duckdb
+    event_id = duckdb.sql(f"SELECT eventid FROM read_parquet('{lake}/*/*/*/*.parquet') "
+                          "WHERE eventname = 'RunInstances' ORDER BY eventid LIMIT 1 OFFSET 500").fetchall()[0][0]
+    raw_id = median_run([str(TRAILQL), "query", "--format", "csv", "-q", "-s", str(a.data / "AWSLogs"),
+                         f"SELECT eventtime, eventname, eventsource FROM cloudtrail_logs WHERE eventid = '{event_id}'"],
+                        a.runs)
+    q_rows, agree = lake_queries(a, lake, event_id, "")
+    rows += q_rows
+    _, c_wall, c_cpu, c_rss = timed([str(TRAILQL), "lake", "compact", "-q", "--lake", str(lake)])
+    c_files = len(list(lake.rglob("*.parquet")))
+    rows.append(("lake compact", "trailql", c_wall, c_cpu, c_rss))
+    q_rows, agree2 = lake_queries(a, lake, event_id, " (compacted)")
+    rows += q_rows
+    return {"rows": rows, "resync": resync, "bytes": size, "agree": agree and agree2, "files": files,
+            "compacted_files": c_files, "raw_id": raw_id[1:4]}
+
+
+def lake_report(lake, raw, gz_bytes):
+    """BENCHMARKS.md lines of the lake (`raw`: trailql's wall time on the raw trail by query)."""
+    lt = {(q, tool): w for q, tool, w, _, _ in lake["rows"]}
+    lr = {(q, tool): r for q, tool, _, _, r in lake["rows"]}
+    lines = [f"{LAKE_MARK}`lake sync` {lt[('lake sync', 'trailql')]:.2f} s (peak RSS "
+             f"{lr[('lake sync', 'trailql')]:.0f} MB) against DuckDB's `read_json` → "
+             f"`COPY … (FORMAT parquet)` {lt[('lake sync', 'duckdb')]:.2f} s "
+             f"(**{lt[('lake sync', 'trailql')] / lt[('lake sync', 'duckdb')]:.2f}x**); a second sync with "
+             f"nothing new {lake['resync']:.2f} s; lake {lake['bytes']/1e6:.0f} MB = "
+             f"**{lake['bytes'] / gz_bytes:.2f}x** the raw gzip bytes, {lake['files']} files; answers agree: "
+             f"{'yes' if lake['agree'] else 'NO'}"]
+    def queries(label):
+        parts = []
+        for q, name in [("needle", "needle"), ("aggregate", "aggregate"), ("id", "lookup by eventid")]:
+            lw, dw = lt[(f"lake {q}{label}", "trailql")], lt[(f"lake {q}{label}", "duckdb")]
+            parts.append(f"{name} {lw:.2f} s against DuckDB's {dw:.2f} s on the same files (**{lw / dw:.2f}x**), "
+                         f"**{raw[q] / lw:.1f}x** faster than trailql on the raw trail ({raw[q]:.2f} s)")
+        return "; ".join(parts)
+    lines.append(f"  - on the lake as sync leaves it ({lake['files']} files): {queries('')}")
+    lines.append(f"  - `lake compact` {lt[('lake compact', 'trailql')]:.2f} s (peak RSS "
+                 f"{lr[('lake compact', 'trailql')]:.0f} MB), {lake['files']} → {lake['compacted_files']} files; "
+                 f"on the compacted lake: {queries(' (compacted)')}")
+    return lines
 
 
 def rsigma_run(a, rules):

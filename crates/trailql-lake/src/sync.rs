@@ -109,6 +109,9 @@ pub async fn sync(
         report.elapsed = started.elapsed();
         return Ok(report);
     }
+    // In key order (account, region, day), a partition's rows come together and it is written
+    // as one file once the scan has moved on (listing runs prefixes in parallel).
+    todo.sort_by(|(a, _), (b, _)| a.display.cmp(&b.display));
 
     let scan = table.report().clone();
     let table = table.with_files(todo.iter().map(|(f, _)| f.clone()).collect());

@@ -33,10 +33,15 @@ impl Default for Budget {
     }
 }
 
+/// Pushes after which a partition no row went to is taken as complete.
+const IDLE_PUSHES: u64 = 8;
+
 #[derive(Default)]
 struct Part {
     batches: Vec<RecordBatch>,
     bytes: usize,
+    /// When rows were last pushed (the buffers' push count).
+    touched: u64,
 }
 
 /// Rows waiting to be written, by partition.
@@ -44,31 +49,32 @@ struct Part {
 pub struct Buffers {
     parts: HashMap<PartitionKey, Part>,
     total: usize,
+    pushes: u64,
 }
 
 impl Buffers {
     pub fn push(&mut self, key: PartitionKey, batch: RecordBatch) {
         let n = batch.get_array_memory_size();
+        self.pushes += 1;
         let p = self.parts.entry(key).or_default();
+        p.touched = self.pushes;
         p.bytes += n;
         p.batches.push(batch);
         self.total += n;
     }
 
-    /// A partition that must be written now to stay within `budget`.
+    /// The partition to write now: one past the file budget; past the total, the one pushed to
+    /// least recently; and one no row went to for a while (a sync reads trail files in key
+    /// order, so it is most likely complete: written whole, as one file, and no longer held).
     pub fn due(&self, budget: &Budget) -> Option<PartitionKey> {
         if let Some((k, _)) = self.parts.iter().find(|(_, p)| p.bytes >= budget.file) {
             return Some(k.clone());
         }
-        if self.total < budget.total {
-            return None;
-        }
-        self.parts
-            .iter()
-            .max_by_key(|(_, p)| p.bytes)
-            .map(|(k, _)| k.clone())
+        let (k, p) = self.parts.iter().min_by_key(|(_, p)| p.touched)?;
+        (self.total >= budget.total || p.touched + IDLE_PUSHES <= self.pushes).then(|| k.clone())
     }
 
+    /// A partition's rows, taken out to be written.
     pub fn take(&mut self, key: &PartitionKey) -> Vec<RecordBatch> {
         let p = self.parts.remove(key).unwrap_or_default();
         self.total -= p.bytes;
@@ -141,12 +147,13 @@ pub async fn flush(lake: &Lake, key: &PartitionKey, batches: Vec<RecordBatch>) -
     if batches.is_empty() {
         return Ok(Flushed::default());
     }
-    let batch = concat_batches(&file_schema(), &batches)?;
-    drop(batches);
-    let existing = match string_range(batch.column(index(EVENTTIME)).as_string::<i32>()) {
+    let range = time_range(&batches);
+    let existing = match range {
         Some((lo, hi)) => ids_between(lake, &partition_files(lake, key).await?, &lo, &hi).await?,
         None => Default::default(),
     };
+    let batch = concat_batches(&file_schema(), &batches)?;
+    drop(batches);
     let (batch, duplicates) = drop_duplicates(&batch, &existing)?;
     let mut out = Flushed {
         duplicates,
@@ -166,4 +173,75 @@ pub async fn flush(lake: &Lake, key: &PartitionKey, batches: Vec<RecordBatch>) -
         .await
         .map_err(|e| DataFusionError::Execution(format!("writing {rel}: {e}")))?;
     Ok(out)
+}
+
+/// The first and last `eventtime` of the rows.
+fn time_range(batches: &[RecordBatch]) -> Option<(String, String)> {
+    batches
+        .iter()
+        .filter_map(|b| string_range(b.column(index(EVENTTIME)).as_string::<i32>()))
+        .reduce(|(lo, hi), (l, h)| (lo.min(l), hi.max(h)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::Int32Array;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn key(date: &str) -> PartitionKey {
+        PartitionKey {
+            account: "111122223333".into(),
+            region: "us-east-1".into(),
+            date: date.into(),
+        }
+    }
+
+    fn rows(n: i32) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int32, false)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int32Array::from_iter_values(0..n))]).unwrap()
+    }
+
+    #[test]
+    fn a_partition_the_scan_has_moved_past_is_written_whole() {
+        let roomy = Budget {
+            total: 1 << 30,
+            file: 1 << 30,
+        };
+        let mut b = Buffers::default();
+        b.push(key("2024-08-01"), rows(100));
+        b.push(key("2024-08-01"), rows(100));
+        for _ in 0..IDLE_PUSHES - 1 {
+            b.push(key("2024-08-02"), rows(100));
+            assert_eq!(b.due(&roomy), None, "the day may still get rows");
+        }
+        b.push(key("2024-08-02"), rows(100));
+        assert_eq!(b.due(&roomy), Some(key("2024-08-01")));
+        let taken = b.take(&key("2024-08-01"));
+        assert_eq!(taken.iter().map(|t| t.num_rows()).sum::<usize>(), 200);
+        assert_eq!(b.due(&roomy), None, "the day being read stays");
+    }
+
+    #[test]
+    fn past_the_budget_the_least_recently_pushed_goes_first() {
+        let one = rows(1000).get_array_memory_size();
+        let tight = Budget {
+            total: 3 * one,
+            file: 1 << 30,
+        };
+        let mut b = Buffers::default();
+        b.push(key("2024-08-02"), rows(1000));
+        b.push(key("2024-08-01"), rows(1000));
+        assert_eq!(b.due(&tight), None);
+        b.push(key("2024-08-02"), rows(1000));
+        assert_eq!(b.due(&tight), Some(key("2024-08-01")));
+        let past_file = Budget {
+            total: 1 << 30,
+            file: 2 * one,
+        };
+        assert_eq!(b.due(&past_file), Some(key("2024-08-02")));
+    }
 }

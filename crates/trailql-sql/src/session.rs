@@ -61,6 +61,14 @@ pub fn session_config() -> SessionConfig {
         .with_information_schema(true);
     // Trino/Athena treat identifiers case-insensitively, as DataFusion does when unquoted.
     config.options_mut().sql_parser.enable_ident_normalization = true;
+    // For Parquet (a lake): filters are evaluated in the reader, columns read only for the rows
+    // that pass them; files' statistics are read when a file is opened rather than all up front
+    // at planning (measured on a 335-file lake: a GROUP BY 0.40 s → 0.18 s, the needle 0.41 s
+    // → 0.31 s).
+    let execution = &mut config.options_mut().execution;
+    execution.collect_statistics = false;
+    execution.parquet.pushdown_filters = true;
+    execution.parquet.reorder_filters = true;
     config
 }
 
