@@ -160,6 +160,26 @@ def hostile_corpus(root):
     return len(recs)
 
 
+def trail_facts(a):
+    """The bench trail (generated if missing): its ground truth, files, gzip bytes and glob."""
+    truth = generate(a.data, a.events)
+    files = list(a.data.glob("AWSLogs/**/*.json.gz"))
+    gz_bytes = sum(f.stat().st_size for f in files)
+    glob = f"{a.data}/AWSLogs/*/CloudTrail/*/*/*/*/*.json.gz"
+    print(f"trail: {truth['events']:,} events, {len(files):,} files, {gz_bytes/1e6:.0f} MB gzip", flush=True)
+    return truth, files, gz_bytes, glob
+
+
+def table_rows(rows):
+    """BENCHMARKS.md table rows of (query, tool, wall, cpu, rss), each peer with trailql's ratio."""
+    trailql = {q: w for q, tool, w, _, _ in rows if tool == "trailql"}
+    out = []
+    for q, tool, w, c, r in rows:
+        ratio = "" if tool == "trailql" else f"{trailql.get(q, w) / w:.2f}x"
+        out.append(f"| {q} | {tool} | {w:.2f} | {c:.2f} | {r:.0f} | {ratio} |")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=1_200_000)
@@ -193,19 +213,12 @@ def main():
             path.write_text("\n".join(kept + lines) + "\n")
         return 0
     if a.lake_only:
-        truth = generate(a.data, a.events)
-        files = list(a.data.glob("AWSLogs/**/*.json.gz"))
-        gz_bytes = sum(f.stat().st_size for f in files)
-        glob = f"{a.data}/AWSLogs/*/CloudTrail/*/*/*/*/*.json.gz"
-        print(f"trail: {truth['events']:,} events, {len(files):,} files, {gz_bytes/1e6:.0f} MB gzip", flush=True)
+        truth, files, gz_bytes, glob = trail_facts(a)
         raw = {q: median_run(trailql_cmd(q, [a.data / "AWSLogs"]), a.runs)[1] for q in ["needle", "aggregate"]}
         lake = lake_bench(a, glob, gz_bytes)
         raw["id"] = lake["raw_id"][0]
         lines = lake_report(lake, raw, gz_bytes)
-        table = [f"| {q} | {tool} | {w:.2f} | {c:.2f} | {r:.0f} | "
-                 + (f"{next(x[2] for x in lake['rows'] if x[0] == q and x[1] == 'trailql') / w:.2f}x |"
-                    if tool != "trailql" else " |")
-                 for q, tool, w, c, r in lake["rows"]]
+        table = table_rows(lake["rows"])
         print("\n".join(table + lines))
         if a.write:
             path = ROOT / "BENCHMARKS.md"
@@ -236,11 +249,7 @@ def main():
                     and not l.startswith("  - watch:")]
             path.write_text("\n".join(kept + lines) + "\n")
         return 0
-    truth = generate(a.data, a.events)
-    files = list(a.data.glob("AWSLogs/**/*.json.gz"))
-    gz_bytes = sum(f.stat().st_size for f in files)
-    glob = f"{a.data}/AWSLogs/*/CloudTrail/*/*/*/*/*.json.gz"
-    print(f"trail: {truth['events']:,} events, {len(files):,} files, {gz_bytes/1e6:.0f} MB gzip", flush=True)
+    truth, files, gz_bytes, glob = trail_facts(a)
 
     rows = []  # (query, tool, wall, cpu, rss)
     answers = {}
@@ -368,10 +377,7 @@ def main():
     report.append("")
     report.append("| query | tool | wall s | CPU s | peak RSS MB | trailql / tool (wall) |")
     report.append("|---|---|---:|---:|---:|---:|")
-    for q, tool, w, c, r in rows:
-        tw = t[(q, "trailql")][0] if (q, "trailql") in t else w
-        ratio = "" if tool == "trailql" else f"{tw / w:.2f}x"
-        report.append(f"| {q} | {tool} | {w:.2f} | {c:.2f} | {r:.0f} | {ratio} |")
+    report += table_rows(rows)
     report.append("")
     report.append(f"- Answers agree across tools and with the ground truth: **{'yes' if agree else 'NO'}**")
     report.append(f"- Needle throughput: {needle_eps/1e3:,.0f} k events per CPU-second "
