@@ -8,8 +8,7 @@
 
 use std::collections::HashSet;
 
-use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch, StringArray};
-use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::array::{Array, AsArray, StringArray};
 use datafusion::error::{DataFusionError, Result};
 use futures::TryStreamExt;
 use object_store::ObjectMeta;
@@ -21,7 +20,7 @@ use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::{parquet_column, ProjectionMask};
 use parquet::file::statistics::Statistics;
 
-use crate::columns::{index, EVENTID, EVENTJSON, EVENTTIME};
+use crate::columns::{EVENTID, EVENTTIME};
 use crate::location::Lake;
 
 fn pq(at: &str, e: impl std::fmt::Display) -> DataFusionError {
@@ -111,35 +110,4 @@ pub async fn ids_between(
         }
     }
     Ok(ids)
-}
-
-/// `batch` without the rows whose event id is in `existing` or repeats an earlier row's. A row
-/// with no event id is kept unless its whole JSON text repeats one of this batch.
-pub fn drop_duplicates(
-    batch: &RecordBatch,
-    existing: &HashSet<String>,
-) -> Result<(RecordBatch, u64)> {
-    let ids = batch.column(index(EVENTID)).as_string::<i32>();
-    let json = batch.column(index(EVENTJSON)).as_string::<i32>();
-    let mut seen: HashSet<&str> = HashSet::with_capacity(batch.num_rows());
-    let mut seen_json: HashSet<&str> = HashSet::new();
-    let mut dropped = 0u64;
-    let keep: BooleanArray = (0..batch.num_rows())
-        .map(|i| {
-            let keep = if ids.is_null(i) || ids.value(i).is_empty() {
-                json.is_null(i) || seen_json.insert(json.value(i))
-            } else {
-                let id = ids.value(i);
-                !existing.contains(id) && seen.insert(id)
-            };
-            if !keep {
-                dropped += 1;
-            }
-            Some(keep)
-        })
-        .collect();
-    if dropped == 0 {
-        return Ok((batch.clone(), 0));
-    }
-    Ok((filter_record_batch(batch, &keep)?, dropped))
 }

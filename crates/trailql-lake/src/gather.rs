@@ -6,8 +6,8 @@
 //! `BatchCoalescer` keeps slices of its inputs for nested columns until its output is full: the
 //! spare room again.)
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::array::{RecordBatch, UInt32Array};
+use datafusion::arrow::compute::{concat_batches, take_record_batch};
 use datafusion::error::Result;
 use futures::{Stream, TryStreamExt};
 
@@ -16,7 +16,8 @@ const RAW: usize = 16;
 /// Rows handed on at a time.
 const ROWS: usize = 4096;
 
-/// `input`'s rows in batches of at least `ROWS` (the last one: what is left), in order.
+/// `input`'s rows in batches of at least `ROWS` (the last one: what is left), in order, each
+/// exactly its size.
 pub fn gathered<S>(input: S) -> impl Stream<Item = Result<RecordBatch>>
 where
     S: Stream<Item = Result<RecordBatch>> + Unpin,
@@ -71,11 +72,17 @@ impl Gather {
     }
 
     fn compact(&mut self) -> Result<()> {
-        if let Some(first) = self.raw.first() {
-            let b = concat_batches(&first.schema(), &self.raw)?;
-            self.raw.clear();
-            self.exact.push(b);
-        }
+        let b = match self.raw.len() {
+            0 => return Ok(()),
+            // `concat` of one batch is a slice of it, room and all: copy it.
+            1 => {
+                let b = &self.raw[0];
+                take_record_batch(b, &UInt32Array::from_iter_values(0..b.num_rows() as u32))?
+            }
+            _ => concat_batches(&self.raw[0].schema(), &self.raw)?,
+        };
+        self.raw.clear();
+        self.exact.push(b);
         Ok(())
     }
 }

@@ -93,8 +93,12 @@ pub struct Extras {
 }
 
 /// Split a batch (the file columns, then [`Extras`]) by partition, keeping row order; the
-/// returned batches have the file schema.
-pub fn split(batch: &RecordBatch, extras: &Extras) -> Result<Vec<(PartitionKey, RecordBatch)>> {
+/// returned batches have the file schema. `exact`: the batch's buffers hold its rows only.
+pub fn split(
+    batch: &RecordBatch,
+    extras: &Extras,
+    exact: bool,
+) -> Result<Vec<(PartitionKey, RecordBatch)>> {
     let n_file = file_schema().fields().len();
     let file_cols: Vec<usize> = (0..n_file).collect();
     let file_batch = batch.project(&file_cols)?;
@@ -107,41 +111,46 @@ pub fn split(batch: &RecordBatch, extras: &Extras) -> Result<Vec<(PartitionKey, 
     let timestamp = batch.column(extras.timestamp).as_string::<i32>();
 
     let mut groups: HashMap<PartitionKey, Vec<u32>> = HashMap::new();
-    let mut last: Option<(PartitionKey, usize)> = None;
+    let mut last: Option<PartitionKey> = None;
     let mut order: Vec<PartitionKey> = Vec::new();
     for i in 0..batch.num_rows() {
-        let date = get(time, i)
-            .and_then(iso_day)
-            .map(str::to_string)
-            .or_else(|| get(timestamp, i).map(|t| t.replace('/', "-")))
-            .unwrap_or_else(|| UNKNOWN.to_string());
-        let key = PartitionKey {
-            account: get(account, i)
-                .or_else(|| get(recipient, i))
-                .unwrap_or(UNKNOWN)
-                .to_string(),
-            region: get(region, i)
-                .or_else(|| get(aws_region, i))
-                .unwrap_or(UNKNOWN)
-                .to_string(),
-            date,
-        };
-        // Runs of the same partition are the common case (files are read whole).
-        if let Some((k, _)) = &last {
-            if *k == key {
+        let account = get(account, i)
+            .or_else(|| get(recipient, i))
+            .unwrap_or(UNKNOWN);
+        let region = get(region, i)
+            .or_else(|| get(aws_region, i))
+            .unwrap_or(UNKNOWN);
+        let day = get(time, i).and_then(iso_day);
+        // Runs of the same partition are the common case (files are read whole): compared
+        // before a key is built.
+        if let (Some(k), Some(day)) = (&last, day) {
+            if k.date == day && k.account == account && k.region == region {
                 groups.get_mut(k).expect("present").push(i as u32);
                 continue;
             }
         }
+        let date = day
+            .map(str::to_string)
+            .or_else(|| get(timestamp, i).map(|t| t.replace('/', "-")))
+            .unwrap_or_else(|| UNKNOWN.to_string());
+        let key = PartitionKey {
+            account: account.to_string(),
+            region: region.to_string(),
+            date,
+        };
         let entry = groups.entry(key.clone()).or_default();
         if entry.is_empty() {
             order.push(key.clone());
         }
         entry.push(i as u32);
-        last = Some((key, i));
+        last = Some(key);
     }
-    // Always copied (even for one partition): the copies are exactly their size, where the
-    // decoder's batches hold room for more, which buffering them would keep.
+    // A batch of one partition is handed on as it is when it is exact-sized already (a sync's
+    // batches are gathered copies); otherwise each partition's rows are copied, exactly their
+    // size, where the decoder's batches hold room for more, which buffering would keep.
+    if order.len() == 1 && exact {
+        return Ok(vec![(order.remove(0), file_batch)]);
+    }
     order
         .into_iter()
         .map(|k| {

@@ -75,6 +75,28 @@ fn select() -> String {
     format!("SELECT {} FROM cloudtrail_logs", cols.join(", "))
 }
 
+/// A partition file being written.
+type Writing = tokio::task::JoinHandle<Result<Flushed>>;
+
+fn start(
+    lake: &Lake,
+    key: PartitionKey,
+    batches: Vec<datafusion::arrow::array::RecordBatch>,
+) -> Writing {
+    let lake = lake.clone();
+    tokio::spawn(async move { flush(&lake, &key, batches).await })
+}
+
+/// What the file being written, if any, wrote once it is done.
+async fn finish(writing: Option<Writing>) -> Result<Flushed> {
+    match writing {
+        None => Ok(Flushed::default()),
+        Some(w) => w.await.map_err(|e| {
+            datafusion::error::DataFusionError::Execution(format!("writing a partition: {e}"))
+        })?,
+    }
+}
+
 /// Convert the sources' files within `window` that the lake does not hold yet.
 pub async fn sync(
     lake: &Lake,
@@ -126,6 +148,9 @@ pub async fn sync(
         timestamp: n_file + 2,
     };
     let mut buffers = Buffers::default();
+    // One partition is written while the scan goes on; the next waits for it (so a partition
+    // written twice checks its second rows against its first file).
+    let mut writing: Option<Writing> = None;
     let mut records: HashMap<String, u64> = HashMap::new();
     let mut partitions: BTreeSet<PartitionKey> = BTreeSet::new();
     while let Some(batch) = stream.try_next().await? {
@@ -146,18 +171,23 @@ pub async fn sync(
             *records.entry(p.to_string()).or_default() += (j - i) as u64;
             i = j;
         }
-        for (key, b) in split(&batch, &extras)? {
+        for (key, b) in split(&batch, &extras, true)? {
             partitions.insert(key.clone());
             buffers.push(key, b);
         }
         while let Some(k) = buffers.due(&budget) {
-            report.written += flush(lake, &k, buffers.take(&k)).await?;
+            let batches = buffers.take(&k);
+            report.written += finish(writing.take()).await?;
+            writing = Some(start(lake, k, batches));
         }
     }
     drop(stream);
     for k in buffers.keys() {
-        report.written += flush(lake, &k, buffers.take(&k)).await?;
+        let batches = buffers.take(&k);
+        report.written += finish(writing.take()).await?;
+        writing = Some(start(lake, k, batches));
     }
+    report.written += finish(writing.take()).await?;
 
     let unread: BTreeSet<String> = scan.unread_files().into_iter().collect();
     let warnings = scan.warnings();

@@ -1,16 +1,16 @@
 //! Writing partition files: rows buffered per partition within a memory budget, and each flush
 //! deduplicated, sorted by `eventtime` and written as one Parquet file, atomically.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
-use datafusion::arrow::array::{AsArray, RecordBatch};
-use datafusion::arrow::compute::{concat_batches, sort_to_indices, take_record_batch, SortOptions};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::interleave_record_batch;
 use datafusion::error::{DataFusionError, Result};
 use parquet::arrow::ArrowWriter;
 
-use crate::columns::{file_schema, index, writer_properties, EVENTTIME};
-use crate::dedup::{drop_duplicates, ids_between, string_range};
+use crate::columns::{file_schema, index, writer_properties, EVENTID, EVENTJSON, EVENTTIME};
+use crate::dedup::{ids_between, string_range};
 use crate::location::Lake;
 use crate::names::unique;
 use crate::partition::PartitionKey;
@@ -88,26 +88,66 @@ impl Buffers {
     }
 }
 
-/// Rows sorted by `eventtime` (stable; rows with no time first).
-pub fn sort_by_time(batch: &RecordBatch) -> Result<RecordBatch> {
-    let idx = sort_to_indices(
-        batch.column(index(EVENTTIME)),
-        Some(SortOptions {
-            descending: false,
-            nulls_first: true,
-        }),
-        None,
-    )?;
-    Ok(take_record_batch(batch, &idx)?)
+/// Rows encoded at a time: the sorted rows are gathered from the buffered batches a chunk at a
+/// time, so a flush holds the partition's rows once, not a concatenated and a sorted copy too.
+const CHUNK_ROWS: usize = 2048;
+
+/// The rows to write, as (batch, row) in `eventtime` order (stable; rows with no time first),
+/// without those whose event id is in `existing` or repeats an earlier row's (a row with no
+/// event id is dropped only when its whole JSON text repeats one of these rows); and how many
+/// were dropped.
+pub fn sorted_rows(
+    batches: &[RecordBatch],
+    existing: &HashSet<String>,
+) -> (Vec<(usize, usize)>, u64) {
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let mut seen: HashSet<&str> = HashSet::with_capacity(rows);
+    let mut seen_json: HashSet<&str> = HashSet::new();
+    let mut kept: Vec<(Option<&str>, usize, usize)> = Vec::with_capacity(rows);
+    let mut dropped = 0u64;
+    for (b, batch) in batches.iter().enumerate() {
+        let ids = batch.column(index(EVENTID)).as_string::<i32>();
+        let json = batch.column(index(EVENTJSON)).as_string::<i32>();
+        let time = batch.column(index(EVENTTIME)).as_string::<i32>();
+        for i in 0..batch.num_rows() {
+            let keep = if ids.is_null(i) || ids.value(i).is_empty() {
+                json.is_null(i) || seen_json.insert(json.value(i))
+            } else {
+                let id = ids.value(i);
+                !existing.contains(id) && seen.insert(id)
+            };
+            if keep {
+                kept.push((time.is_valid(i).then(|| time.value(i)), b, i));
+            } else {
+                dropped += 1;
+            }
+        }
+    }
+    kept.sort_by(|x, y| x.0.cmp(&y.0));
+    (kept.into_iter().map(|(_, b, i)| (b, i)).collect(), dropped)
 }
 
-/// Batches of the file schema as one Parquet file.
-pub fn encode(batches: &[RecordBatch]) -> Result<Bytes> {
-    let mut w = ArrowWriter::try_new(Vec::new(), file_schema(), Some(writer_properties()))?;
-    for b in batches {
-        w.write(b)?;
+/// A partition's rows deduplicated, sorted and encoded as one Parquet file (CPU only: a sync
+/// runs it on a blocking thread while its scan goes on).
+pub fn encode(batches: &[RecordBatch], existing: &HashSet<String>) -> Result<(Bytes, Flushed)> {
+    let (order, duplicates) = sorted_rows(batches, existing);
+    let mut out = Flushed {
+        duplicates,
+        ..Flushed::default()
+    };
+    if order.is_empty() {
+        return Ok((Bytes::new(), out));
     }
-    Ok(Bytes::from(w.into_inner()?))
+    let refs: Vec<&RecordBatch> = batches.iter().collect();
+    let mut w = ArrowWriter::try_new(Vec::new(), file_schema(), Some(writer_properties()))?;
+    for chunk in order.chunks(CHUNK_ROWS) {
+        w.write(&interleave_record_batch(&refs, chunk)?)?;
+    }
+    let bytes = Bytes::from(w.into_inner()?);
+    out.rows = order.len() as u64;
+    out.files = 1;
+    out.bytes = bytes.len() as u64;
+    Ok((bytes, out))
 }
 
 /// What a flush did.
@@ -142,32 +182,21 @@ pub async fn partition_files(
 }
 
 /// Write one partition's buffered rows as a new file: duplicates of rows already in the
-/// partition, or of each other, dropped; sorted by time.
+/// partition, or of each other, dropped; sorted by time. The encoding runs on a blocking thread.
 pub async fn flush(lake: &Lake, key: &PartitionKey, batches: Vec<RecordBatch>) -> Result<Flushed> {
     if batches.is_empty() {
         return Ok(Flushed::default());
     }
-    let range = time_range(&batches);
-    let existing = match range {
+    let existing = match time_range(&batches) {
         Some((lo, hi)) => ids_between(lake, &partition_files(lake, key).await?, &lo, &hi).await?,
         None => Default::default(),
     };
-    let batch = concat_batches(&file_schema(), &batches)?;
-    drop(batches);
-    let (batch, duplicates) = drop_duplicates(&batch, &existing)?;
-    let mut out = Flushed {
-        duplicates,
-        ..Flushed::default()
-    };
-    if batch.num_rows() == 0 {
+    let (bytes, out) = tokio::task::spawn_blocking(move || encode(&batches, &existing))
+        .await
+        .map_err(|e| DataFusionError::Execution(format!("encoding {key}: {e}")))??;
+    if out.files == 0 {
         return Ok(out);
     }
-    let sorted = sort_by_time(&batch)?;
-    drop(batch);
-    let bytes = encode(std::slice::from_ref(&sorted))?;
-    out.rows = sorted.num_rows() as u64;
-    out.files = 1;
-    out.bytes = bytes.len() as u64;
     let rel = format!("{}/{}.parquet", key.dir(), unique("part"));
     lake.put(&rel, bytes)
         .await
@@ -223,6 +252,57 @@ mod tests {
         let taken = b.take(&key("2024-08-01"));
         assert_eq!(taken.iter().map(|t| t.num_rows()).sum::<usize>(), 200);
         assert_eq!(b.due(&roomy), None, "the day being read stays");
+    }
+
+    /// Rows of the file schema with these (eventid, eventtime, eventjson), the rest null.
+    fn records(rows: &[(Option<&str>, Option<&str>, &str)]) -> RecordBatch {
+        use datafusion::arrow::array::{new_null_array, ArrayRef, StringArray};
+        let schema = file_schema();
+        let columns: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .map(|f| -> ArrayRef {
+                match f.name().as_str() {
+                    EVENTID => Arc::new(StringArray::from_iter(rows.iter().map(|r| r.0))),
+                    EVENTTIME => Arc::new(StringArray::from_iter(rows.iter().map(|r| r.1))),
+                    EVENTJSON => Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2))),
+                    _ => new_null_array(f.data_type(), rows.len()),
+                }
+            })
+            .collect();
+        RecordBatch::try_new(schema, columns).unwrap()
+    }
+
+    #[test]
+    fn rows_are_deduplicated_and_sorted_across_batches() {
+        let a = records(&[
+            (Some("e3"), Some("2024-08-01T03:00:00Z"), "{3}"),
+            (Some("e1"), Some("2024-08-01T01:00:00Z"), "{1}"),
+            (Some("old"), Some("2024-08-01T00:30:00Z"), "{old}"),
+            (None, Some("2024-08-01T02:00:00Z"), "{no id}"),
+        ]);
+        let b = records(&[
+            (Some("e1"), Some("2024-08-01T01:00:00Z"), "{1 again}"),
+            (Some("e0"), None, "{no time}"),
+            (Some(""), Some("2024-08-01T02:00:00Z"), "{no id}"),
+            (Some("e2"), Some("2024-08-01T01:00:00Z"), "{2}"),
+        ]);
+        let existing: HashSet<String> = ["old".to_string()].into();
+        let (order, dropped) = sorted_rows(&[a.clone(), b.clone()], &existing);
+        // Dropped: `old` (in the lake), the second `e1`, the second record with no id and the
+        // same text. Sorted by time, stable, no time first.
+        assert_eq!(dropped, 3);
+        assert_eq!(order, vec![(1, 1), (0, 1), (1, 3), (0, 3), (0, 0)]);
+        let (bytes, flushed) = encode(&[a, b], &existing).unwrap();
+        assert_eq!((flushed.rows, flushed.duplicates, flushed.files), (5, 3, 1));
+        let file = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(bytes, 1024)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        let ids = file.column(index(EVENTID)).as_string::<i32>();
+        let ids: Vec<Option<&str>> = ids.iter().collect();
+        assert_eq!(ids, [Some("e0"), Some("e1"), Some("e2"), None, Some("e3")]);
     }
 
     #[test]
