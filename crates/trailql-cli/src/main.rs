@@ -23,6 +23,12 @@ use datafusion::physical_plan::displayable;
 use args::{Cli, Command, DialectArg, Format, GenerateArgs, QueryArgs, ScanArgs, SchemaDialect};
 pub(crate) use trailql_sql::{Dialect, Engine, S3Options, ScanOptions, Source};
 
+/// jemalloc, set up in `.cargo/config.toml`: one arena whose freed pages go back to the system,
+/// so a scan that decodes on every core while it writes on another stays within its memory
+/// bound (glibc's malloc keeps an arena per thread).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// The seed question: who opened a security group to the world, and when?
 pub const SEED_SQL: &str = "SELECT eventtime, account, awsregion,
        json_extract_scalar(requestparameters, '$.groupId') AS group_id,
