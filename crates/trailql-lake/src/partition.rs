@@ -93,12 +93,9 @@ pub struct Extras {
 }
 
 /// Split a batch (the file columns, then [`Extras`]) by partition, keeping row order; the
-/// returned batches have the file schema. `exact`: the batch's buffers hold its rows only.
-pub fn split(
-    batch: &RecordBatch,
-    extras: &Extras,
-    exact: bool,
-) -> Result<Vec<(PartitionKey, RecordBatch)>> {
+/// returned batches have the file schema. `batch` must be exact-sized (a gathered copy, see
+/// [`crate::gather`]): a batch of one partition is handed on as it is.
+pub fn split(batch: &RecordBatch, extras: &Extras) -> Result<Vec<(PartitionKey, RecordBatch)>> {
     let n_file = file_schema().fields().len();
     let file_cols: Vec<usize> = (0..n_file).collect();
     let file_batch = batch.project(&file_cols)?;
@@ -145,10 +142,9 @@ pub fn split(
         entry.push(i as u32);
         last = Some(key);
     }
-    // A batch of one partition is handed on as it is when it is exact-sized already (a sync's
-    // batches are gathered copies); otherwise each partition's rows are copied, exactly their
-    // size, where the decoder's batches hold room for more, which buffering would keep.
-    if order.len() == 1 && exact {
+    // Rows of several partitions are copied per partition, so that no buffered batch keeps
+    // another partition's rows alive.
+    if order.len() == 1 {
         return Ok(vec![(order.remove(0), file_batch)]);
     }
     order

@@ -78,13 +78,20 @@ fn select() -> String {
 /// A partition file being written.
 type Writing = tokio::task::JoinHandle<Result<Flushed>>;
 
-fn start(
+/// Start writing partition `key` once the file being written is done; what that one wrote.
+async fn hand_over(
+    writing: &mut Option<Writing>,
     lake: &Lake,
     key: PartitionKey,
-    batches: Vec<datafusion::arrow::array::RecordBatch>,
-) -> Writing {
+    buffers: &mut Buffers,
+) -> Result<Flushed> {
+    let batches = buffers.take(&key);
+    let done = finish(writing.take()).await?;
     let lake = lake.clone();
-    tokio::spawn(async move { flush(&lake, &key, batches).await })
+    *writing = Some(tokio::spawn(
+        async move { flush(&lake, &key, batches).await },
+    ));
+    Ok(done)
 }
 
 /// What the file being written, if any, wrote once it is done.
@@ -171,21 +178,17 @@ pub async fn sync(
             *records.entry(p.to_string()).or_default() += (j - i) as u64;
             i = j;
         }
-        for (key, b) in split(&batch, &extras, true)? {
+        for (key, b) in split(&batch, &extras)? {
             partitions.insert(key.clone());
             buffers.push(key, b);
         }
         while let Some(k) = buffers.due(&budget) {
-            let batches = buffers.take(&k);
-            report.written += finish(writing.take()).await?;
-            writing = Some(start(lake, k, batches));
+            report.written += hand_over(&mut writing, lake, k, &mut buffers).await?;
         }
     }
     drop(stream);
     for k in buffers.keys() {
-        let batches = buffers.take(&k);
-        report.written += finish(writing.take()).await?;
-        writing = Some(start(lake, k, batches));
+        report.written += hand_over(&mut writing, lake, k, &mut buffers).await?;
     }
     report.written += finish(writing.take()).await?;
 
