@@ -204,7 +204,14 @@ impl ExecutionPlan for DetectExec {
     ) -> Result<SendableRecordBatchStream> {
         let batch_size = context.session_config().batch_size();
         let input = self.input.execute(partition, context)?;
+        // Records are parsed as far as the rules, their alerts and the correlations read them.
+        let paths = match (self.detector.paths(), &self.feed) {
+            (Some(d), None) => Some(d.clone()),
+            (Some(d), Some(feed)) => feed.paths.as_ref().map(|f| d.clone().union(f)),
+            (None, _) => None,
+        };
         let run = Run {
+            paths,
             detector: self.detector.clone(),
             report: self.report.clone(),
             counts: self.counts.clone(),
@@ -250,6 +257,8 @@ impl ExecutionPlan for DetectExec {
 
 /// What one partition's stream needs.
 struct Run {
+    /// What of a record to parse (`None`: all of it).
+    paths: Option<trailql_rules::Paths>,
     detector: Arc<Detector>,
     report: Arc<ScanReport>,
     counts: Arc<Counts>,
@@ -292,7 +301,11 @@ fn evaluate(batch: &RecordBatch, run: &Run, alerts: &mut Vec<Pending>) -> Result
             continue;
         }
         let file = path.is_valid(i).then(|| path.value(i));
-        let record: serde_json::Value = match serde_json::from_str(json.value(i)) {
+        let parsed = match &run.paths {
+            Some(paths) => paths.parse(json.value(i)),
+            None => serde_json::from_str(json.value(i)),
+        };
+        let record: serde_json::Value = match parsed {
             Ok(v) => v,
             Err(e) => {
                 unevaluated += 1;

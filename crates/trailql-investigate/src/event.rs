@@ -19,6 +19,25 @@ useridentity.sessioncontext.sessionissuer.arn AS ui_issuer_arn, \
 useridentity.sessioncontext.sessionissuer.username AS ui_issuer_username, \
 useridentity.sessioncontext.attributes.mfaauthenticated AS ui_mfa";
 
+/// The top-level fields of a record [`Event::header_from_record`] reads (whole).
+pub const HEADER_FIELDS: [&str; 12] = [
+    "eventTime",
+    "eventSource",
+    "eventName",
+    "recipientAccountId",
+    "awsRegion",
+    "eventID",
+    "errorCode",
+    "errorMessage",
+    "sourceIPAddress",
+    "userAgent",
+    "userIdentity",
+    "sessionCredentialFromConsole",
+];
+
+/// The free-form fields [`Event::from_record`] reads besides [`HEADER_FIELDS`].
+pub const PAYLOAD_FIELDS: [&str; 3] = ["requestParameters", "responseElements", "resources"];
+
 #[derive(Debug, Clone, Default)]
 pub struct Event {
     pub time: String,

@@ -13,6 +13,8 @@ use crate::checks::Check;
 use crate::event::TrailEvent;
 use crate::literals::{required_words, Needle};
 use crate::load::{Origin, Problem, RuleSet};
+use crate::slim::Paths;
+use trailql_investigate::event::{HEADER_FIELDS, PAYLOAD_FIELDS};
 
 /// What an alert says about its rule.
 #[derive(Debug, Clone)]
@@ -44,6 +46,8 @@ pub struct Detector {
     words: Option<Vec<Needle>>,
     /// The rules as compiled (with our index attribute), for the correlations.
     sigma: Vec<SigmaRule>,
+    /// What of a record the rules, their checks and their alerts read; `None`: any of it.
+    paths: Option<Paths>,
 }
 
 impl std::fmt::Debug for Detector {
@@ -123,12 +127,14 @@ impl Detector {
             w.sort();
             w.dedup();
         }
+        let paths = reads(&sigma, &rules, set);
         (
             Detector {
                 engine,
                 rules,
                 words,
                 sigma,
+                paths,
             },
             problems,
         )
@@ -147,6 +153,12 @@ impl Detector {
     /// some rule may match any record.
     pub fn words(&self) -> Option<&[Needle]> {
         self.words.as_deref()
+    }
+
+    /// What of a record [`Detector::evaluate`] and [`crate::Alert::new`] read; `None` when the
+    /// rules may read any of its text (keywords).
+    pub fn paths(&self) -> Option<&Paths> {
+        self.paths.as_ref()
     }
 
     /// The rules `record` matches.
@@ -173,6 +185,16 @@ impl Detector {
             })
             .collect()
     }
+}
+
+/// What of a record `rules` (with their filters), their checks and their alerts read.
+fn reads(sigma: &[SigmaRule], rules: &[RuleInfo], set: &RuleSet) -> Option<Paths> {
+    let filters: Vec<_> = set.filters.iter().map(|(f, _)| f.clone()).collect();
+    let mut paths = Paths::for_filtered(sigma, &filters)?.union(&Paths::new(HEADER_FIELDS));
+    if rules.iter().any(|r| r.check.is_some()) {
+        paths = paths.union(&Paths::new(PAYLOAD_FIELDS));
+    }
+    Some(paths)
 }
 
 pub(crate) fn index_of(attrs: &Arc<std::collections::HashMap<String, Value>>) -> Option<usize> {

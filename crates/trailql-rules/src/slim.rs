@@ -9,10 +9,16 @@
 //! matches the whole one. Rules that read text outside named fields (keywords, array blocks)
 //! leave nothing to cut: [`Paths::for_rules`] is then `None`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
 
 use rsigma_eval::RuleFieldSet;
-use rsigma_parser::{CorrelationRule, Detection, Modifier, SigmaCollection, SigmaRule, SigmaValue};
+use rsigma_parser::{
+    CorrelationRule, Detection, FilterRule, Modifier, SigmaCollection, SigmaRule, SigmaValue,
+};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 /// Dotted paths as a tree of lower-cased keys.
@@ -42,9 +48,27 @@ impl Paths {
 
     /// The fields `rules` and `correlations` read; `None` when they may read any text.
     pub fn for_rules(rules: &[SigmaRule], correlations: &[CorrelationRule]) -> Option<Paths> {
+        Paths::read_by(rules, correlations, &[])
+    }
+
+    /// The fields `rules` and the `filters` applied to them read; `None` when they may read
+    /// any text.
+    pub fn for_filtered(rules: &[SigmaRule], filters: &[FilterRule]) -> Option<Paths> {
+        Paths::read_by(rules, &[], filters)
+    }
+
+    fn read_by(
+        rules: &[SigmaRule],
+        correlations: &[CorrelationRule],
+        filters: &[FilterRule],
+    ) -> Option<Paths> {
         let mut extra = Vec::new();
-        for r in rules {
-            for d in r.detection.named.values() {
+        let detections = rules
+            .iter()
+            .map(|r| &r.detection)
+            .chain(filters.iter().map(|f| &f.detection));
+        for detection in detections {
+            for d in detection.named.values() {
                 if !named_fields_only(d, &mut extra) {
                     return None;
                 }
@@ -53,12 +77,43 @@ impl Paths {
         let collection = SigmaCollection {
             rules: rules.to_vec(),
             correlations: correlations.to_vec(),
-            filters: Vec::new(),
+            filters: filters.to_vec(),
             errors: Vec::new(),
         };
-        let set = RuleFieldSet::collect(&collection, &[], false);
+        let set = RuleFieldSet::collect(&collection, &[], !filters.is_empty());
         let names: Vec<String> = set.names().map(str::to_string).chain(extra).collect();
         Some(Paths::new(names.iter().map(String::as_str)))
+    }
+
+    /// These paths and those of `other`.
+    pub fn union(mut self, other: &Paths) -> Paths {
+        self.merge(other);
+        self
+    }
+
+    fn merge(&mut self, other: &Paths) {
+        self.whole |= other.whole;
+        for (k, child) in &other.children {
+            self.children.entry(k.clone()).or_default().merge(child);
+        }
+    }
+
+    /// The subtree under `key` (compared ignoring ASCII case).
+    fn child(&self, key: &str) -> Option<&Paths> {
+        self.children
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, p)| p)
+    }
+
+    /// The JSON text `text` with only these paths: what [`Paths::cut`] makes of the parsed
+    /// record, without building the rest (the rest is checked as JSON and skipped, which is
+    /// several times cheaper than building it and dropping it).
+    pub fn parse(&self, text: &str) -> serde_json::Result<Value> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let kept = Cut(self).deserialize(&mut de)?;
+        de.end()?;
+        Ok(kept.unwrap_or_else(|| Value::Object(Map::new())))
     }
 
     /// `record` with only these paths (an empty object when none is there).
@@ -88,6 +143,111 @@ impl Paths {
             }
             _ => None,
         }
+    }
+}
+
+/// The deserializer side of [`Paths::project`]: `None` where `project` keeps nothing.
+struct Cut<'p>(&'p Paths);
+
+impl<'de> DeserializeSeed<'de> for Cut<'_> {
+    type Value = Option<Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
+        if self.0.whole {
+            return Value::deserialize(d).map(Some);
+        }
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Cut<'_> {
+    type Value = Option<Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Option<Value>, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Option<Value>, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Option<Value>, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Option<Value>, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Option<Value>, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E>(self) -> Result<Option<Value>, E> {
+        Ok(None)
+    }
+
+    fn visit_none<E>(self) -> Result<Option<Value>, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
+        self.deserialize(d)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<Value>, A::Error> {
+        let mut kept = Vec::new();
+        while let Some(item) = seq.next_element_seed(Cut(self.0))? {
+            kept.extend(item);
+        }
+        Ok((!kept.is_empty()).then_some(Value::Array(kept)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Value>, A::Error> {
+        let mut kept = Map::new();
+        while let Some(Key(key)) = map.next_key()? {
+            match self.0.child(&key) {
+                Some(child) => match map.next_value_seed(Cut(child))? {
+                    Some(v) => {
+                        kept.insert(key.into_owned(), v);
+                    }
+                    // A later duplicate replaces an earlier one, as in a parsed record.
+                    None => {
+                        kept.remove(key.as_ref());
+                    }
+                },
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok((!kept.is_empty()).then_some(Value::Object(kept)))
+    }
+}
+
+/// An object's key, borrowed from the text unless it has escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key<'de>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s.to_string())))
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
@@ -168,6 +328,44 @@ mod tests {
                 let cut = sigma(detector.evaluate(&paths.cut(r)));
                 assert_eq!(whole, cut, "{}: {r}", loaded.origin);
             }
+        }
+    }
+
+    #[test]
+    fn parsing_only_the_paths_gives_the_cut_record() {
+        let p = Paths::new([
+            "eventName",
+            "requestParameters.ipPermissions.items.fromPort",
+            "userIdentity",
+        ]);
+        let texts = [
+            r#"{"eventName": "X", "EventSource": "ec2", "requestParameters": {"groupId": "sg-1",
+                "IpPermissions": {"items": [{"fromPort": 22, "toPort": 22}, {"toPort": 1}]}},
+                "userIdentity": {"type": "Root", "arn": null}}"#,
+            r#"{"other": [1, {"a": "b"}], "event\u004eame": "escaped key", "eventName": null}"#,
+            r#"{"eventName": "first", "eventName": "second", "requestParameters": null}"#,
+            r#"{"eventName": "kept", "eventName": {"an": "object"}}"#,
+            r#"[{"eventName": "in an array"}, 3]"#,
+            r#""just a string""#,
+        ];
+        for text in texts {
+            let whole: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(p.parse(text).unwrap(), p.cut(&whole), "{text}");
+        }
+        // Paths ending at an object, merged with deeper ones, keep the object whole.
+        let q = Paths::new(["requestParameters.groupId"]).union(&Paths::new(["requestParameters"]));
+        let whole: Value = serde_json::from_str(texts[0]).unwrap();
+        assert_eq!(
+            q.parse(texts[0]).unwrap()["requestParameters"],
+            whole["requestParameters"]
+        );
+        // What is skipped is still checked as JSON.
+        for bad in [
+            r#"{"other": [1, }"#,
+            r#"{"eventName": "x"} trailing"#,
+            r#"{"a": "\q"}"#,
+        ] {
+            assert!(p.parse(bad).is_err(), "{bad}");
         }
     }
 
