@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -25,7 +25,7 @@ use trailql_investigate::table::text_schema;
 use trailql_rules::Detector;
 use trailql_sql::ScanReport;
 
-use crate::alert::{self, to_table, Alert, COLUMNS};
+use crate::alert::{self, Alert, COLUMNS};
 
 /// What a run counted, shared by the partitions while they run: read it once the stream ends.
 #[derive(Debug)]
@@ -217,6 +217,7 @@ impl ExecutionPlan for DetectExec {
             counts: self.counts.clone(),
             feed: self.feed.clone(),
             projection: self.projection.clone(),
+            schema: self.schema.clone(),
             batch_size,
         };
         // Alerts are few and far between: gather them into batches of the session's size, so
@@ -264,6 +265,8 @@ struct Run {
     counts: Arc<Counts>,
     feed: Option<Arc<Feed>>,
     projection: Option<Vec<usize>>,
+    /// The columns [`Run::batch`] makes (those of `projection`).
+    schema: SchemaRef,
     batch_size: usize,
 }
 
@@ -271,20 +274,34 @@ struct Run {
 type Pending = (Alert, [Option<String>; 3]);
 
 impl Run {
+    /// The alerts as a batch of the run's columns, each built straight from the alerts.
     fn batch(&self, pending: Vec<Pending>) -> Result<RecordBatch> {
-        let (alerts, extra): (Vec<Alert>, Vec<_>) = pending.into_iter().unzip();
-        let mut table = to_table(&alerts);
-        if self.feed.is_some() {
-            table.columns.extend(FEED_COLUMNS);
-            for (row, extra) in table.rows.iter_mut().zip(extra) {
-                row.extend(extra);
-            }
-        }
-        let batch = table.to_batch();
-        Ok(match &self.projection {
-            Some(p) => batch.project(p)?,
-            None => batch,
-        })
+        let all = COLUMNS.len()
+            + if self.feed.is_some() {
+                FEED_COLUMNS.len()
+            } else {
+                0
+            };
+        let columns: Vec<usize> = match &self.projection {
+            Some(p) => p.clone(),
+            None => (0..all).collect(),
+        };
+        let arrays: Vec<ArrayRef> = columns
+            .iter()
+            .map(|&c| {
+                let array: StringArray = if c < COLUMNS.len() {
+                    pending.iter().map(|(a, _)| a.cell(c)).collect()
+                } else {
+                    let e = c - COLUMNS.len();
+                    pending
+                        .iter()
+                        .map(|(_, extra)| extra[e].as_deref())
+                        .collect()
+                };
+                Arc::new(array) as ArrayRef
+            })
+            .collect();
+        Ok(RecordBatch::try_new(self.schema.clone(), arrays)?)
     }
 }
 

@@ -148,27 +148,39 @@ pub const BRIEF: [&str; 9] = [
     "matched",
 ];
 
+impl Alert {
+    /// The value of column `c` of [`COLUMNS`] (`None` past them).
+    pub fn cell(&self, c: usize) -> Option<&str> {
+        match c {
+            0 => Some(&self.event_time),
+            1 => Some(&self.level),
+            2 => Some(&self.rule_title),
+            3 => Some(&self.rule_id),
+            4 => Some(&self.actor),
+            5 => Some(&self.event_name),
+            6 => Some(&self.account),
+            7 => Some(&self.region),
+            8 => self.source_ip.as_deref(),
+            9 => self.error_code.as_deref(),
+            10 => Some(&self.matched),
+            11 => Some(&self.event_id),
+            12 => Some(&self.tags),
+            13 => self.user_agent.as_deref(),
+            14 => self.file.as_deref(),
+            _ => None,
+        }
+    }
+}
+
 /// Alerts as a table of [`COLUMNS`].
 pub fn to_table(alerts: &[Alert]) -> TextTable {
     let mut t = TextTable::new(&COLUMNS);
     for a in alerts {
-        t.rows.push(vec![
-            Some(a.event_time.clone()),
-            Some(a.level.clone()),
-            Some(a.rule_title.clone()),
-            Some(a.rule_id.clone()),
-            Some(a.actor.clone()),
-            Some(a.event_name.clone()),
-            Some(a.account.clone()),
-            Some(a.region.clone()),
-            a.source_ip.clone(),
-            a.error_code.clone(),
-            Some(a.matched.clone()),
-            Some(a.event_id.clone()),
-            Some(a.tags.clone()),
-            a.user_agent.clone(),
-            a.file.clone(),
-        ]);
+        t.rows.push(
+            (0..COLUMNS.len())
+                .map(|c| a.cell(c).map(str::to_string))
+                .collect(),
+        );
     }
     t
 }
