@@ -521,3 +521,52 @@ fn a_record_without_a_readable_time_is_named_and_the_correlations_go_on() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+#[test]
+fn a_word_with_a_slash_finds_the_records_that_write_it_escaped() {
+    // The rule's prefilter word is `:assumed-role/aws:`; JSON may write the slash as `\/`, and
+    // that record must still be evaluated and found.
+    let dir = tempfile::tempdir().unwrap();
+    let day = day_folder(dir.path());
+    let instance = |n: usize| {
+        let mut r = secret_read("x", 0, n as u32, n);
+        r["userIdentity"]["arn"] =
+            serde_json::json!("arn:aws:sts::111122223333:assumed-role/aws:ec2-instance/i-0abc");
+        r
+    };
+    let records = [instance(1), instance(2), secret_read("deployer", 0, 3, 3)];
+    let mut body = serde_json::json!({ "Records": records }).to_string();
+    let plain = "assumed-role/aws:ec2-instance/i-0abc\"";
+    let first = body.find(plain).unwrap();
+    body.replace_range(
+        first..first + plain.len(),
+        "assumed-role\\/aws:ec2-instance\\/i-0abc\"",
+    );
+    assert!(body.contains(plain) && body.contains("\\/aws:"), "{body}");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, body.as_bytes()).unwrap();
+    let name = "111122223333_CloudTrail_us-east-1_20240801T1000Z_esc.json.gz";
+    std::fs::write(day.join(name), gz.finish().unwrap()).unwrap();
+    let rule = dir.path().join("imds.yml");
+    std::fs::write(
+        &rule,
+        "title: Instance credentials used\nid: 5c4e1f0e-6a51-4a53-9d43-3d4c3e0f9a11\n\
+         logsource: {product: aws, service: cloudtrail}\n\
+         detection:\n  sel:\n    userIdentity.arn|re: '.+:assumed-role/aws:.+'\n  condition: sel\n\
+         level: high\n",
+    )
+    .unwrap();
+    let (found, err) = detect_json(
+        dir.path().join("AWSLogs").as_path(),
+        &["--no-builtin", "--rules", rule.to_str().unwrap()],
+    );
+    let ids: BTreeSet<String> = found
+        .iter()
+        .map(|a| a["event_id"].as_str().unwrap().to_string())
+        .collect();
+    let want: BTreeSet<String> = [1, 2]
+        .iter()
+        .map(|n| format!("00000000-0000-4000-8000-{n:012}"))
+        .collect();
+    assert_eq!(ids, want, "{err}");
+}

@@ -61,3 +61,66 @@ pub async fn plan(
     let input = state.create_physical_plan(&plan).await?;
     DetectExec::new(input, detector, report, counts, feed, projection)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+    use trailql_decode::Prefilter;
+    use trailql_rules::{pack, RuleSet};
+
+    /// The prefilter `detect` gives the decoder for `set`'s rules.
+    fn prefilter_of(set: &RuleSet) -> Option<Prefilter> {
+        let (detector, problems) = Detector::new(set);
+        assert!(problems.is_empty(), "{problems:?}");
+        Prefilter::with_words(Vec::new(), detector.words().and_then(prefilter))
+    }
+
+    /// Each record of `records`, written as CloudTrail writes it, passes `filter` (as a record
+    /// and in a file): the words are necessary, never more.
+    fn passes(filter: &Option<Prefilter>, records: &[Value], what: &str) {
+        let Some(f) = filter else { return };
+        for r in records {
+            let text = r.to_string();
+            let file = serde_json::json!({ "Records": [r] }).to_string();
+            assert!(
+                f.may_match_record(text.as_bytes()) && f.may_match(file.as_bytes()),
+                "{what}: the prefilter {:?} skips its own matching record {text}",
+                f.words().map(|w| w.words().to_vec())
+            );
+        }
+    }
+
+    #[test]
+    fn every_rules_own_matching_records_pass_its_prefilter() {
+        let builtin = pack::builtin();
+        for loaded in &builtin.rules {
+            let mut one = RuleSet::default();
+            one.rules.push(loaded.clone());
+            let matching = pack::doc(&loaded.rule).matching;
+            assert!(!matching.is_empty(), "{}", loaded.origin);
+            passes(&prefilter_of(&one), &matching, &loaded.origin.to_string());
+            passes(&prefilter_of(&builtin), &matching, "the whole pack");
+        }
+
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../trailql-rules/tests/sigmahq");
+        let events: serde_json::Map<String, Value> =
+            serde_json::from_value(yaml_value(&dir.join("events.yml"))).unwrap();
+        let mut checked = 0;
+        for (name, cases) in &events {
+            let mut one = RuleSet::default();
+            one.add_path(&dir.join("rules").join(name));
+            assert_eq!(one.rules.len(), 1, "{name}");
+            let matching = cases["match"].as_array().cloned().unwrap_or_default();
+            assert!(!matching.is_empty(), "{name}");
+            passes(&prefilter_of(&one), &matching, name);
+            checked += 1;
+        }
+        assert_eq!(checked, 57);
+    }
+
+    fn yaml_value(path: &std::path::Path) -> Value {
+        yaml_serde::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+}

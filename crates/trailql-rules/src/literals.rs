@@ -9,9 +9,10 @@
 //! (a regular expression, a CIDR, `exists`, a comparison, encodings) makes every record a
 //! candidate, which is slower and never wrong.
 //!
-//! A word is a piece of a value with nothing JSON may write escaped: no quote, backslash, slash,
-//! control or non-ASCII character (the scanner also parses every record that holds an optional
-//! escape such as `\u0041`).
+//! A word is a piece of a value with nothing JSON must write escaped: no quote, backslash, control
+//! or non-ASCII character. A slash stays in (`0.0.0.0/0`, `:assumed-role/aws:`): JSON may write
+//! it `\/`, but the scanner parses every record that holds an optional escape (`\/`, `\u0041`)
+//! whatever its words.
 
 use std::collections::HashMap;
 
@@ -207,7 +208,7 @@ fn value(v: &SigmaValue) -> Option<String> {
 }
 
 /// A literal every match of the regular expression contains: the longest literal among the
-/// parts of its top-level concatenation (`.+:assumed-role/aws:.+` → `:assumed-role`).
+/// parts of its top-level concatenation (`.+:assumed-role/aws:.+` → `:assumed-role/aws:`).
 fn regex_word(pattern: &str) -> Option<String> {
     use regex_syntax::hir::{Hir, HirKind};
     fn literal(h: &Hir) -> Option<String> {
@@ -230,7 +231,7 @@ fn regex_word(pattern: &str) -> Option<String> {
 }
 
 fn longest_piece(text: &str) -> Option<String> {
-    text.split(|c: char| c == '"' || c == '\\' || c == '/' || c.is_control() || !c.is_ascii())
+    text.split(|c: char| c == '"' || c == '\\' || c.is_control() || !c.is_ascii())
         .max_by_key(|p| p.len())
         .filter(|p| p.len() >= MIN_WORD)
         .map(str::to_string)
@@ -317,14 +318,19 @@ mod tests {
     }
 
     #[test]
-    fn wildcards_and_escapable_characters_leave_the_longest_piece() {
+    fn wildcards_and_escaped_characters_leave_the_longest_piece() {
         assert_eq!(
             words("  a:\n    userAgent|contains: 'TruffleHog/*'\n  condition: a"),
-            Some(vec!["TruffleHog".into()])
+            Some(vec!["TruffleHog/".into()])
         );
         assert_eq!(
             words("  a:\n    requestParameters|contains: '0.0.0.0/0'\n  condition: a"),
-            Some(vec!["0.0.0.0".into()])
+            Some(vec!["0.0.0.0/0".into()])
+        );
+        // A quote or a backslash is always escaped in JSON: the word is a piece without it.
+        assert_eq!(
+            words("  a:\n    requestParameters|contains: 'say \"hello world\"'\n  condition: a"),
+            Some(vec!["hello world".into()])
         );
         assert_eq!(
             words("  a:\n    eventName|re: '(?i)create.*'\n  condition: a"),
@@ -332,7 +338,7 @@ mod tests {
         );
         assert_eq!(
             words("  a:\n    userIdentity.arn|re: '.+:assumed-role/aws:.+'\n  condition: a"),
-            Some(vec![":assumed-role".into()])
+            Some(vec![":assumed-role/aws:".into()])
         );
         assert_eq!(
             words("  a:\n    x|re: '^Create(User|Role)$'\n  condition: a"),
