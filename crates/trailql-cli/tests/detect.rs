@@ -322,7 +322,15 @@ fn day_folder(root: &Path) -> std::path::PathBuf {
 
 /// Write `records` as a CloudTrail log file `name` in `day`.
 fn write_log(day: &Path, name: &str, records: &[serde_json::Value]) {
-    let body = serde_json::json!({ "Records": records }).to_string();
+    write_log_text(
+        day,
+        name,
+        &serde_json::json!({ "Records": records }).to_string(),
+    );
+}
+
+/// Write the JSON text `body` gzipped as log file `name` in `day`.
+fn write_log_text(day: &Path, name: &str, body: &str) {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut gz, body.as_bytes()).unwrap();
     std::fs::write(day.join(name), gz.finish().unwrap()).unwrap();
@@ -543,10 +551,11 @@ fn a_word_with_a_slash_finds_the_records_that_write_it_escaped() {
         "assumed-role\\/aws:ec2-instance\\/i-0abc\"",
     );
     assert!(body.contains(plain) && body.contains("\\/aws:"), "{body}");
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::Write::write_all(&mut gz, body.as_bytes()).unwrap();
-    let name = "111122223333_CloudTrail_us-east-1_20240801T1000Z_esc.json.gz";
-    std::fs::write(day.join(name), gz.finish().unwrap()).unwrap();
+    write_log_text(
+        &day,
+        "111122223333_CloudTrail_us-east-1_20240801T1000Z_esc.json.gz",
+        &body,
+    );
     let rule = dir.path().join("imds.yml");
     std::fs::write(
         &rule,
