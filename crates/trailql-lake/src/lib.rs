@@ -2,7 +2,8 @@
 //! (`account=…/region=…/date=YYYY-MM-DD/*.parquet`) that trailql, Athena, Spark, Trino and DuckDB
 //! all query.
 //!
-//! - [`sync`] converts the trail files the [`manifest`] does not hold yet ([`write`], [`dedup`]);
+//! - [`sync`] converts the trail files the [`manifest`] does not hold yet ([`write`], [`dedup`],
+//!   `writers`);
 //! - [`compact`] merges each partition's files;
 //! - [`table`] is the lake as a source, with the raw table's columns;
 //! - [`ddl`] prints the statements that register the lake elsewhere.
@@ -19,6 +20,7 @@ pub mod partition;
 pub mod sync;
 pub mod table;
 pub mod write;
+mod writers;
 
 use std::sync::Arc;
 

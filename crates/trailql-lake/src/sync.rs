@@ -23,7 +23,8 @@ use crate::gather::gathered;
 use crate::location::Lake;
 use crate::manifest::{Entry, Manifest, Stamp};
 use crate::partition::{split, Extras, PartitionKey};
-use crate::write::{flush, Budget, Buffers, Flushed};
+use crate::write::{Budget, Buffers, Flushed};
+use crate::writers::Writers;
 
 /// What one sync did.
 #[derive(Debug, Default, Clone)]
@@ -73,35 +74,6 @@ fn select() -> String {
     cols.push(format!("\"$path\" AS {SOURCEFILE}"));
     cols.extend(["account", "region", "\"timestamp\""].map(String::from));
     format!("SELECT {} FROM cloudtrail_logs", cols.join(", "))
-}
-
-/// A partition file being written.
-type Writing = tokio::task::JoinHandle<Result<Flushed>>;
-
-/// Start writing partition `key` once the file being written is done; what that one wrote.
-async fn hand_over(
-    writing: &mut Option<Writing>,
-    lake: &Lake,
-    key: PartitionKey,
-    buffers: &mut Buffers,
-) -> Result<Flushed> {
-    let batches = buffers.take(&key);
-    let done = finish(writing.take()).await?;
-    let lake = lake.clone();
-    *writing = Some(tokio::spawn(
-        async move { flush(&lake, &key, batches).await },
-    ));
-    Ok(done)
-}
-
-/// What the file being written, if any, wrote once it is done.
-async fn finish(writing: Option<Writing>) -> Result<Flushed> {
-    match writing {
-        None => Ok(Flushed::default()),
-        Some(w) => w.await.map_err(|e| {
-            datafusion::error::DataFusionError::Execution(format!("writing a partition: {e}"))
-        })?,
-    }
 }
 
 /// Convert the sources' files within `window` that the lake does not hold yet.
@@ -155,9 +127,7 @@ pub async fn sync(
         timestamp: n_file + 2,
     };
     let mut buffers = Buffers::default();
-    // One partition is written while the scan goes on; the next waits for it (so a partition
-    // written twice checks its second rows against its first file).
-    let mut writing: Option<Writing> = None;
+    let mut writers = Writers::default();
     let mut records: HashMap<String, u64> = HashMap::new();
     let mut partitions: BTreeSet<PartitionKey> = BTreeSet::new();
     while let Some(batch) = stream.try_next().await? {
@@ -182,15 +152,24 @@ pub async fn sync(
             partitions.insert(key.clone());
             buffers.push(key, b);
         }
+        // A due partition waits in its buffer while a file is being written, so the scan goes
+        // on beside the encoder; once the buffers are full, a second file is started.
         while let Some(k) = buffers.due(&budget) {
-            report.written += hand_over(&mut writing, lake, k, &mut buffers).await?;
+            if !writers.idle(&mut report.written).await? && !buffers.full(&budget) {
+                break;
+            }
+            writers.make_room(&k, &mut report.written).await?;
+            let batches = buffers.take(&k);
+            writers.start(lake, k, batches);
         }
     }
     drop(stream);
     for k in buffers.keys() {
-        report.written += hand_over(&mut writing, lake, k, &mut buffers).await?;
+        writers.make_room(&k, &mut report.written).await?;
+        let batches = buffers.take(&k);
+        writers.start(lake, k, batches);
     }
-    report.written += finish(writing.take()).await?;
+    writers.finish(&mut report.written).await?;
 
     let unread: BTreeSet<String> = scan.unread_files().into_iter().collect();
     let warnings = scan.warnings();

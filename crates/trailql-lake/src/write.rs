@@ -74,6 +74,11 @@ impl Buffers {
         (self.total >= budget.total || p.touched + IDLE_PUSHES <= self.pushes).then(|| k.clone())
     }
 
+    /// Past the total budget: a partition must be written before the scan goes on.
+    pub fn full(&self, budget: &Budget) -> bool {
+        self.total >= budget.total
+    }
+
     /// A partition's rows, taken out to be written.
     pub fn take(&mut self, key: &PartitionKey) -> Vec<RecordBatch> {
         let p = self.parts.remove(key).unwrap_or_default();
@@ -213,7 +218,7 @@ fn time_range(batches: &[RecordBatch]) -> Option<(String, String)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
 
     use datafusion::arrow::array::Int32Array;
@@ -255,7 +260,7 @@ mod tests {
     }
 
     /// Rows of the file schema with these (eventid, eventtime, eventjson), the rest null.
-    fn records(rows: &[(Option<&str>, Option<&str>, &str)]) -> RecordBatch {
+    pub(crate) fn records(rows: &[(Option<&str>, Option<&str>, &str)]) -> RecordBatch {
         use datafusion::arrow::array::{new_null_array, ArrayRef, StringArray};
         let schema = file_schema();
         let columns: Vec<ArrayRef> = schema

@@ -231,6 +231,51 @@ async fn an_event_delivered_twice_is_one_row_in_one_run_or_two() {
     assert_eq!(total, raw_distinct);
 }
 
+/// With a budget so small that partitions are written as several files, two at a time, events
+/// delivered twice (the copies read after the rest of their day) are still one row each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_are_dropped_while_two_files_are_written_at_once() {
+    let t = tempfile::tempdir().unwrap();
+    let logs = trail(&t.path().join("trail"), 40_000, 17);
+    // A third of the files delivered again as if at the end of their day: their rows reach
+    // the partition after others, when its earlier files may still be being written.
+    for (i, f) in walk(&logs).iter().enumerate() {
+        if i % 3 == 0 {
+            let name = f.file_name().unwrap().to_string_lossy().to_string();
+            let mut parts: Vec<&str> = name.split('_').collect();
+            let late = format!("{}T2359Z", &parts[3][..8]);
+            parts[3] = &late;
+            std::fs::copy(f, f.with_file_name(parts.join("_"))).unwrap();
+        }
+    }
+    let lake = local_lake(&t.path().join("lake")).await;
+    let tiny = Budget {
+        total: 128 << 10,
+        file: 64 << 10,
+    };
+    let r = sync_with(
+        &lake,
+        &[Source::Local(logs.clone())],
+        S3Options::default(),
+        tiny,
+    )
+    .await;
+    // Partitions written as several files.
+    assert!(r.written.files > r.partitions as u64 + 6, "{r:?}");
+    assert!(r.written.duplicates > 0, "{r:?}");
+    let e = on_lake(&lake);
+    let total = count(&rows(&e, "SELECT count(*) FROM cloudtrail_logs").await);
+    let raw_distinct = count(
+        &rows(
+            &raw(&logs),
+            "SELECT count(DISTINCT eventid) FROM cloudtrail_logs",
+        )
+        .await,
+    );
+    assert_eq!(total, raw_distinct);
+    assert_eq!(r.written.rows + r.written.duplicates, r.records);
+}
+
 fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
