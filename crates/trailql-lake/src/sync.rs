@@ -158,16 +158,16 @@ pub async fn sync(
             if !writers.idle(&mut report.written).await? && !buffers.full(&budget) {
                 break;
             }
-            writers.make_room(&k, &mut report.written).await?;
-            let batches = buffers.take(&k);
-            writers.start(lake, k, batches);
+            writers
+                .write(lake, k, &mut buffers, &mut report.written)
+                .await?;
         }
     }
     drop(stream);
     for k in buffers.keys() {
-        writers.make_room(&k, &mut report.written).await?;
-        let batches = buffers.take(&k);
-        writers.start(lake, k, batches);
+        writers
+            .write(lake, k, &mut buffers, &mut report.written)
+            .await?;
     }
     writers.finish(&mut report.written).await?;
 

@@ -5,13 +5,12 @@
 //! buffers are full a second file is started instead (never two of the same partition: the
 //! second one's rows are checked against the first one's file for duplicates).
 
-use datafusion::arrow::array::RecordBatch;
 use datafusion::error::{DataFusionError, Result};
 use tokio::task::JoinHandle;
 
 use crate::location::Lake;
 use crate::partition::PartitionKey;
-use crate::write::{flush, Flushed};
+use crate::write::{flush, Buffers, Flushed};
 
 /// Files encoded at once, at most.
 pub const MAX_WRITING: usize = 2;
@@ -32,11 +31,17 @@ impl Writers {
         Ok(self.writing.is_empty())
     }
 
-    /// Wait until partition `key` may be started: for an earlier file of it, and for the oldest
-    /// file while [`MAX_WRITING`] are being written. Called before its rows are taken out of
-    /// the buffers, so that at most that many partitions are held outside them.
-    pub async fn make_room(&mut self, key: &PartitionKey, done: &mut Flushed) -> Result<()> {
-        if let Some(i) = self.writing.iter().position(|(k, _)| k == key) {
+    /// Start writing partition `key`'s buffered rows, first waiting for an earlier file of it
+    /// and, while [`MAX_WRITING`] are being written, for the oldest. The rows leave the buffers
+    /// only then, so that at most that many partitions are held outside them.
+    pub async fn write(
+        &mut self,
+        lake: &Lake,
+        key: PartitionKey,
+        buffers: &mut Buffers,
+        done: &mut Flushed,
+    ) -> Result<()> {
+        if let Some(i) = self.writing.iter().position(|(k, _)| *k == key) {
             let (_, w) = self.writing.remove(i);
             *done += joined(w).await?;
         }
@@ -44,16 +49,12 @@ impl Writers {
             let (_, w) = self.writing.remove(0);
             *done += joined(w).await?;
         }
-        Ok(())
-    }
-
-    /// Start writing partition `key`'s `batches` (after [`Writers::make_room`]).
-    pub fn start(&mut self, lake: &Lake, key: PartitionKey, batches: Vec<RecordBatch>) {
-        debug_assert!(self.writing.len() < MAX_WRITING);
+        let batches = buffers.take(&key);
         let lake = lake.clone();
         let k = key.clone();
         let w = tokio::spawn(async move { flush(&lake, &k, batches).await });
         self.writing.push((key, w));
+        Ok(())
     }
 
     /// Wait for every file being written.
@@ -101,9 +102,13 @@ mod tests {
         );
         let mut writers = Writers::default();
         let mut done = Flushed::default();
+        let mut buffers = Buffers::default();
         for _ in 0..2 {
-            writers.make_room(&key, &mut done).await.unwrap();
-            writers.start(&lake, key.clone(), vec![batch.clone()]);
+            buffers.push(key.clone(), batch.clone());
+            writers
+                .write(&lake, key.clone(), &mut buffers, &mut done)
+                .await
+                .unwrap();
         }
         writers.finish(&mut done).await.unwrap();
         assert_eq!((done.rows, done.duplicates, done.files), (5000, 5000, 1));

@@ -96,6 +96,11 @@ fn count(rows: &[String]) -> i64 {
     rows[0].parse().unwrap()
 }
 
+/// How many distinct event ids the table holds.
+async fn distinct_ids(e: &Engine) -> i64 {
+    count(&rows(e, "SELECT count(DISTINCT eventid) FROM cloudtrail_logs").await)
+}
+
 fn raw(logs: &Path) -> Engine {
     Engine::open(&[logs.to_path_buf()], ScanOptions::default()).unwrap()
 }
@@ -219,16 +224,8 @@ async fn an_event_delivered_twice_is_one_row_in_one_run_or_two() {
 
     let e = on_lake(&lake);
     let total = count(&rows(&e, "SELECT count(*) FROM cloudtrail_logs").await);
-    let distinct = count(&rows(&e, "SELECT count(DISTINCT eventid) FROM cloudtrail_logs").await);
-    assert_eq!(total, distinct);
-    let raw_distinct = count(
-        &rows(
-            &raw(&logs),
-            "SELECT count(DISTINCT eventid) FROM cloudtrail_logs",
-        )
-        .await,
-    );
-    assert_eq!(total, raw_distinct);
+    assert_eq!(total, distinct_ids(&e).await);
+    assert_eq!(total, distinct_ids(&raw(&logs)).await);
 }
 
 /// With a budget so small that partitions are written as several files, two at a time, events
@@ -265,14 +262,7 @@ async fn duplicates_are_dropped_while_two_files_are_written_at_once() {
     assert!(r.written.duplicates > 0, "{r:?}");
     let e = on_lake(&lake);
     let total = count(&rows(&e, "SELECT count(*) FROM cloudtrail_logs").await);
-    let raw_distinct = count(
-        &rows(
-            &raw(&logs),
-            "SELECT count(DISTINCT eventid) FROM cloudtrail_logs",
-        )
-        .await,
-    );
-    assert_eq!(total, raw_distinct);
+    assert_eq!(total, distinct_ids(&raw(&logs)).await);
     assert_eq!(r.written.rows + r.written.duplicates, r.records);
 }
 
