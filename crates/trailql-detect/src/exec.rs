@@ -6,7 +6,9 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions, StringArray,
+};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -301,7 +303,13 @@ impl Run {
                 Arc::new(array) as ArrayRef
             })
             .collect();
-        Ok(RecordBatch::try_new(self.schema.clone(), arrays)?)
+        // With no column asked for (`count(*)`), the batch still says how many alerts it holds.
+        let options = RecordBatchOptions::new().with_row_count(Some(pending.len()));
+        Ok(RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            arrays,
+            &options,
+        )?)
     }
 }
 
