@@ -73,6 +73,12 @@ fn every_command_reads_a_lake_as_it_reads_the_trail() {
 
     let sql = "SELECT eventname, count(*) FROM cloudtrail_logs GROUP BY 1 ORDER BY 1";
     assert_eq!(csv(&logs, sql), csv(&lake, sql));
+    // The same column types: the lake reads text as views, but the table shows `Utf8` as the
+    // raw table does.
+    let sql = "SELECT column_name, data_type FROM information_schema.columns \
+               WHERE table_name = 'cloudtrail_logs' ORDER BY ordinal_position";
+    assert_eq!(csv(&logs, sql), csv(&lake, sql));
+    assert!(csv(&lake, sql).contains("eventname,Utf8\n"));
     for cmd in [
         vec!["exposure", "--format", "csv"],
         vec!["history", "--format", "csv", "sg-0123456789abcdef0"],

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::view::ViewTable;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::{Column, DFSchema, ScalarValue};
@@ -24,7 +24,9 @@ use datafusion::error::Result;
 use datafusion::functions::string::expr_fn::replace;
 use datafusion::functions::unicode::expr_fn::substring;
 use datafusion::logical_expr::utils::conjunction;
-use datafusion::logical_expr::{col, lit, Expr, LogicalPlanBuilder, TableProviderFilterPushDown};
+use datafusion::logical_expr::{
+    cast, col, lit, Expr, LogicalPlanBuilder, TableProviderFilterPushDown,
+};
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::ExecutionPlan;
 use trailql_decode::schema::{column, Extra};
@@ -121,8 +123,39 @@ fn files(lake: &Lake) -> Result<ListingTable> {
         .with_file_sort_order(vec![vec![col(EVENTTIME).sort(true, true)]]);
     let config = ListingTableConfig::new(lake.listing_url()?)
         .with_listing_options(options)
-        .with_schema(file_schema());
+        .with_schema(read_schema());
     ListingTable::try_new(config)
+}
+
+/// The files' schema as the reader is asked for it: text columns as `Utf8View` ([`read_as_view`]).
+fn read_schema() -> SchemaRef {
+    let fields: Vec<Field> = file_schema()
+        .fields()
+        .iter()
+        .map(|f| match read_as_view(f) {
+            true => f.as_ref().clone().with_data_type(DataType::Utf8View),
+            false => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// Whether the reader reads file column `f` as `Utf8View`: every top-level text column but
+/// `eventtime` (whose time bounds compare it as `Utf8`). A view points into the page read instead
+/// of copying each value out of it, which was most of a filter's cost (measured on the compacted
+/// bench lake: the needle 0.14 s → 0.12 s). The table above casts them back to the raw table's
+/// `Utf8`, after the filters pushed into the reader have dropped the rows they rule out.
+fn read_as_view(f: &Field) -> bool {
+    f.data_type() == &DataType::Utf8 && f.name() != EVENTTIME
+}
+
+/// File column `n` with the raw table's type.
+fn file_column(n: &str) -> Expr {
+    let e = Expr::Column(Column::from_name(n));
+    match file_schema().field_with_name(n) {
+        Ok(f) if read_as_view(f) => cast(e, DataType::Utf8),
+        _ => e,
+    }
 }
 
 /// `cloudtrail_logs` over a lake: the raw table's columns, in its order. The session it is
@@ -142,15 +175,18 @@ pub fn lake_table(lake: &Lake) -> Result<Arc<dyn TableProvider>> {
             // A column of the files is passed as it is (an alias to its own name trips
             // DataFusion 55's projection push-down).
             let e = match column(i) {
-                TableColumn::Record(_) => return name(f.name()),
+                TableColumn::Record(_) => match file_column(f.name()) {
+                    e @ Expr::Column(_) => return e,
+                    e => e,
+                },
                 TableColumn::Extra(x) => match x {
                     Extra::Account | Extra::Region => return name(f.name()),
                     Extra::Timestamp | Extra::Date => replace(name("date"), lit("-"), lit("/")),
                     Extra::Year => part(1, 4),
                     Extra::Month => part(6, 2),
                     Extra::Day => part(9, 2),
-                    Extra::EventJson => return name(EVENTJSON),
-                    Extra::Path => name(SOURCEFILE),
+                    Extra::EventJson => file_column(EVENTJSON),
+                    Extra::Path => file_column(SOURCEFILE),
                     Extra::Verified => lit(ScalarValue::Boolean(None)),
                 },
             };
