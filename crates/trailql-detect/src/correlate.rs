@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::interleave_record_batch;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::SendableRecordBatchStream;
@@ -69,66 +70,84 @@ fn rows(
             .ok_or_else(|| DataFusionError::Internal(format!("alerts without {name}")))?;
         Ok(c.as_string::<i32>().clone())
     };
-    let cols: Vec<_> = COLUMNS.iter().map(|c| column(c)).collect::<Result<_>>()?;
+    let schema = batch.schema();
+    let indexes: Vec<usize> = COLUMNS
+        .iter()
+        .map(|c| schema.index_of(c))
+        .collect::<std::result::Result<_, _>>()?;
+    let alerts = batch.project(&indexes)?;
     let (feed, hits, hidden) = (column("_feed")?, column("_hits")?, column("_hidden")?);
-    let at = |name: &str| COLUMNS.iter().position(|c| *c == name).expect("a column");
-    let time = at("event_time");
-    let mut table = TextTable::new(&COLUMNS);
-    let mut correlator = correlation.correlator.lock().expect("correlator lock");
-    for i in 0..batch.num_rows() {
-        let row: Vec<Option<String>> = cols
-            .iter()
-            .map(|c| c.is_valid(i).then(|| c.value(i).to_string()))
-            .collect();
-        let fired = if feed.is_valid(i) {
-            feed_one(
-                &mut correlator,
-                &row,
-                feed.value(i),
-                hits.value(i),
-                time,
-                report,
-            )
-            .unwrap_or_else(|| {
-                correlation.unfed.fetch_add(1, Ordering::Relaxed);
-                Vec::new()
-            })
-        } else {
-            Vec::new()
-        };
-        let completed: Vec<_> = fired.iter().map(|f| fired_row(&row, f, &at)).collect();
-        if hidden.is_null(i) {
-            table.rows.push(row);
+    let (time, file) = (column("event_time")?, column("file")?);
+    // Feed the records that feed, in order; what they complete, by the row that completed it.
+    let mut completed: Vec<(usize, Fired)> = Vec::new();
+    {
+        let mut correlator = correlation.correlator.lock().expect("correlator lock");
+        for i in (0..batch.num_rows()).filter(|&i| feed.is_valid(i)) {
+            let when = time.is_valid(i).then(|| time.value(i));
+            let from = if file.is_valid(i) { file.value(i) } else { "" };
+            let record = (feed.value(i), hits.value(i));
+            match feed_one(&mut correlator, when, from, record, report) {
+                Some(fired) => completed.extend(fired.into_iter().map(|f| (i, f))),
+                None => {
+                    correlation.unfed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
         }
-        table.rows.extend(completed);
+    }
+    if completed.is_empty() && hidden.null_count() == hidden.len() {
+        // The usual batch: its alerts as they are.
+        return Ok(alerts);
+    }
+    // The correlations' alerts, each in the context of the alert that completed it.
+    let at = |name: &str| COLUMNS.iter().position(|c| *c == name).expect("a column");
+    let mut table = TextTable::new(&COLUMNS);
+    {
         let mut counted = correlation.fired.lock().expect("fired lock");
-        for f in &fired {
+        for (i, f) in &completed {
+            let row: Vec<Option<String>> = alerts
+                .columns()
+                .iter()
+                .map(|c| {
+                    let c = c.as_string::<i32>();
+                    c.is_valid(*i).then(|| c.value(*i).to_string())
+                })
+                .collect();
+            table.rows.push(fired_row(&row, f, &at));
             counted.add(alert::level_name(f.level), &f.title, 1);
         }
     }
-    Ok(table.to_batch())
+    let fired = table.to_batch();
+    // Each alert (but those of hidden rules), followed by the correlation alerts it completed.
+    let mut order = Vec::with_capacity(batch.num_rows() + completed.len());
+    let mut next = completed.iter().map(|(i, _)| *i).enumerate().peekable();
+    for i in 0..batch.num_rows() {
+        if hidden.is_null(i) {
+            order.push((0, i));
+        }
+        while let Some((k, _)) = next.next_if(|(_, row)| *row == i) {
+            order.push((1, k));
+        }
+    }
+    Ok(interleave_record_batch(&[&alerts, &fired], &order)?)
 }
 
-/// Feed the record of one alert row; what fired, or `None` when it could not be fed.
+/// `(record, hits)`: the record's text and the rules it feeds (`3,7`); what fired, or `None`
+/// (with a warning naming `file`) when it could not be fed.
 fn feed_one(
     correlator: &mut Correlator,
-    row: &[Option<String>],
-    json: &str,
-    hits: &str,
-    time: usize,
+    time: Option<&str>,
+    file: &str,
+    (json, hits): (&str, &str),
     report: &ScanReport,
 ) -> Option<Vec<Fired>> {
-    let file = row[COLUMNS.len() - 1].clone().unwrap_or_default();
-    let Some(ts) = row[time]
-        .as_deref()
+    let Some(ts) = time
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.timestamp())
     else {
         report.warn(
-            file,
+            file.to_string(),
             format!(
-                "a record with no readable eventTime ({:?}) was not fed to the correlations",
-                row[time]
+                "a record with no readable eventTime ({time:?}) was not fed to the correlations"
             ),
         );
         return None;
@@ -137,7 +156,7 @@ fn feed_one(
         Ok(v) => v,
         Err(e) => {
             report.warn(
-                file,
+                file.to_string(),
                 format!("a record was not fed to the correlations: {e}"),
             );
             return None;
