@@ -180,6 +180,25 @@ def table_rows(rows):
     return out
 
 
+def replace_in_benchmarks(table, row_starts, lines, line_starts):
+    """Put `table` where BENCHMARKS.md's rows starting with `row_starts` were, and `lines` where
+    its lines starting with `line_starts` were; the rest stays as it is."""
+    path = ROOT / "BENCHMARKS.md"
+    out, placed_rows, placed_lines = [], False, False
+    for l in path.read_text().splitlines():
+        if l.startswith(row_starts):
+            if not placed_rows:
+                out += table
+                placed_rows = True
+        elif l.startswith(line_starts):
+            if not placed_lines:
+                out += lines
+                placed_lines = True
+        else:
+            out.append(l)
+    path.write_text("\n".join(out) + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=1_200_000)
@@ -224,24 +243,9 @@ def main():
         table = table_rows(lake["rows"])
         print("\n".join(table + lines))
         if a.write:
-            path = ROOT / "BENCHMARKS.md"
-            old = path.read_text().splitlines()
-            out, placed_rows, placed_lines = [], False, False
-            for l in old:
-                if l.startswith("| lake "):
-                    if not placed_rows:
-                        out += table
-                        placed_rows = True
-                elif l.startswith(LAKE_MARK) or l.startswith("  - needle on") or \
-                        l.startswith("  - aggregate on") or l.startswith("  - lookup by eventid on") or \
-                        l.startswith("  - on the lake as sync") or \
-                        l.startswith("  - `lake compact`"):
-                    if not placed_lines:
-                        out += lines
-                        placed_lines = True
-                else:
-                    out.append(l)
-            path.write_text("\n".join(out) + "\n")
+            replace_in_benchmarks(table, ("| lake ",), lines, (
+                LAKE_MARK, "  - needle on", "  - aggregate on", "  - lookup by eventid on",
+                "  - on the lake as sync", "  - `lake compact`"))
         return 0 if lake["agree"] else 1
     if a.detect_only:
         trail_facts(a)
@@ -250,21 +254,8 @@ def main():
         lines = detect_report(d)
         print("\n".join(table + lines))
         if a.write:
-            path = ROOT / "BENCHMARKS.md"
-            out, placed_rows, placed_lines = [], False, False
-            for l in path.read_text().splitlines():
-                if l.startswith(("| count(*) ", "| detect ", "| pack ")):
-                    if not placed_rows:
-                        out += table
-                        placed_rows = True
-                elif l.startswith(DETECT_MARK) or l.startswith("  - the bundled pack alone") or \
-                        l.startswith("  - rsigma "):
-                    if not placed_lines:
-                        out += lines
-                        placed_lines = True
-                else:
-                    out.append(l)
-            path.write_text("\n".join(out) + "\n")
+            replace_in_benchmarks(table, ("| count(*) ", "| detect ", "| pack "), lines,
+                                  (DETECT_MARK, "  - the bundled pack alone", "  - rsigma "))
         return 0
     if a.watch_only:
         lines = watch_report(watch_bench())
