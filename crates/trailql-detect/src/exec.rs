@@ -27,7 +27,7 @@ use trailql_investigate::table::text_schema;
 use trailql_rules::Detector;
 use trailql_sql::ScanReport;
 
-use crate::alert::{self, Alert, COLUMNS};
+use crate::alert::{self, Alert, Header, COLUMNS};
 
 /// What a run counted, shared by the partitions while they run: read it once the stream ends.
 #[derive(Debug)]
@@ -343,6 +343,11 @@ fn evaluate(batch: &RecordBatch, run: &Run, alerts: &mut Vec<Pending>) -> Result
         };
         evaluated += 1;
         let hits = detector.evaluate(&record);
+        if hits.is_empty() {
+            continue;
+        }
+        // Every alert on this record shows the same header: read it once.
+        let header = Header::of(&record);
         let mut fed = false;
         for hit in &hits {
             let rule = &detector.rules()[hit.rule];
@@ -367,7 +372,7 @@ fn evaluate(batch: &RecordBatch, run: &Run, alerts: &mut Vec<Pending>) -> Result
                 }
             }
             alerts.push((
-                Alert::new(rule, hit, &record, file.map(str::to_string)),
+                Alert::of(rule, hit, &header, file.map(str::to_string)),
                 extra,
             ));
         }

@@ -52,12 +52,18 @@ pub fn rank_of(level: &str) -> u8 {
 
 impl Alert {
     pub fn new(rule: &RuleInfo, hit: &Hit, record: &Value, file: Option<String>) -> Alert {
-        let e = Event::header_from_record(record);
+        Alert::of(rule, hit, &Header::of(record), file)
+    }
+
+    /// The alert of `hit` on the record `header` was read from: a record matching several
+    /// rules is read once.
+    pub fn of(rule: &RuleInfo, hit: &Hit, header: &Header, file: Option<String>) -> Alert {
+        let e = &header.event;
         let mut seen = std::collections::BTreeSet::new();
         let matched = hit
             .fields
             .iter()
-            .filter(|f| seen.insert((*f).clone()))
+            .filter(|f| seen.insert(*f))
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join("; ");
@@ -70,7 +76,7 @@ impl Alert {
             event_id: e.event_id.clone(),
             account: e.account.clone(),
             region: e.region.clone(),
-            actor: e.identity.resolve().display,
+            actor: header.actor.clone(),
             source_ip: e.source_ip.clone(),
             user_agent: e.user_agent.clone(),
             event_name: e.name.clone(),
@@ -114,6 +120,21 @@ pub fn correlation_matched(f: &Fired) -> String {
         matched.push_str(&format!(" for {group}"));
     }
     matched
+}
+
+/// What every alert on one record shows of it: its header fields and resolved actor.
+#[derive(Debug, Clone)]
+pub struct Header {
+    event: Event,
+    actor: String,
+}
+
+impl Header {
+    pub fn of(record: &Value) -> Header {
+        let event = Event::header_from_record(record);
+        let actor = event.identity.resolve().display;
+        Header { event, actor }
+    }
 }
 
 /// The alerts' columns, in order.

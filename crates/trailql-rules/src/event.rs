@@ -26,25 +26,50 @@ impl<'a> TrailEvent<'a> {
     }
 }
 
-/// A path segment: a key, with an optional `[n]` index.
-struct Segment<'p> {
-    key: &'p str,
-    index: Option<usize>,
-}
-
-fn segments(path: &str) -> Vec<Segment<'_>> {
-    path.split('.')
-        .map(|s| match s.split_once('[') {
-            Some((key, rest)) => Segment {
-                key,
-                index: rest.strip_suffix(']').and_then(|n| n.trim().parse().ok()),
-            },
-            None => Segment {
-                key: s,
-                index: None,
-            },
-        })
-        .collect()
+/// Every value the dotted `path` reaches from `v`, arrays fanned out, given to `out` in order.
+/// `None` is the end of the path. Walks the text of the path as it goes: no segment list is
+/// built (this runs for every field of every rule on every candidate record).
+fn reach<'v, F: FnMut(&'v Value)>(v: &'v Value, path: Option<&str>, out: &mut F) {
+    let Some(path) = path else {
+        out(v);
+        return;
+    };
+    match v {
+        Value::Object(obj) => {
+            let (segment, rest) = match path.split_once('.') {
+                Some((segment, rest)) => (segment, Some(rest)),
+                None => (path, None),
+            };
+            // A key, with an optional `[n]` index.
+            let (key, index) = match segment.split_once('[') {
+                Some((key, n)) => (
+                    key,
+                    n.strip_suffix(']')
+                        .and_then(|n| n.trim().parse::<usize>().ok()),
+                ),
+                None => (segment, None),
+            };
+            let Some(next) = member(obj, key) else {
+                return;
+            };
+            match (index, next) {
+                (Some(i), Value::Array(items)) => {
+                    if let Some(item) = items.get(i) {
+                        reach(item, rest, out);
+                    }
+                }
+                (Some(_), _) => {}
+                (None, next) => reach(next, rest, out),
+            }
+        }
+        // Through an array: every element continues along the same path.
+        Value::Array(items) => {
+            for item in items {
+                reach(item, Some(path), out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// The value under `key`, the exact spelling first, then ignoring ASCII case.
@@ -54,37 +79,6 @@ fn member<'v>(obj: &'v serde_json::Map<String, Value>, key: &str) -> Option<&'v 
             .find(|(k, _)| k.eq_ignore_ascii_case(key))
             .map(|(_, v)| v)
     })
-}
-
-/// Every value the path reaches from `v`, arrays fanned out.
-fn collect<'v>(v: &'v Value, path: &[Segment<'_>], out: &mut Vec<&'v Value>) {
-    let Some((first, rest)) = path.split_first() else {
-        out.push(v);
-        return;
-    };
-    match v {
-        Value::Object(obj) => {
-            let Some(next) = member(obj, first.key) else {
-                return;
-            };
-            match (first.index, next) {
-                (Some(i), Value::Array(items)) => {
-                    if let Some(item) = items.get(i) {
-                        collect(item, rest, out);
-                    }
-                }
-                (Some(_), _) => {}
-                (None, next) => collect(next, rest, out),
-            }
-        }
-        // Through an array: every element continues along the same path.
-        Value::Array(items) => {
-            for item in items {
-                collect(item, path, out);
-            }
-        }
-        _ => {}
-    }
 }
 
 /// A reached value: scalars as themselves, an array as its elements (any may match, as
@@ -121,16 +115,23 @@ fn walk_strings<'v>(v: &'v Value, visit: &mut dyn FnMut(&'v str)) {
 
 impl Event for TrailEvent<'_> {
     fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
-        let segs = segments(path);
-        let mut found = Vec::new();
-        collect(self.record, &segs, &mut found);
-        match found.len() {
-            0 => None,
-            1 => Some(to_event_value(found[0])),
-            _ => Some(EventValue::Array(
-                found.into_iter().map(to_event_value).collect(),
-            )),
+        // Most paths reach one value or none: the list is only built for a second one.
+        let mut first = None;
+        let mut more = Vec::new();
+        reach(self.record, Some(path), &mut |v| match first {
+            None => first = Some(v),
+            Some(_) => more.push(v),
+        });
+        let first = first?;
+        if more.is_empty() {
+            return Some(to_event_value(first));
         }
+        Some(EventValue::Array(
+            std::iter::once(first)
+                .chain(more)
+                .map(to_event_value)
+                .collect(),
+        ))
     }
 
     fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {

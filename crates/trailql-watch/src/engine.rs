@@ -13,6 +13,7 @@ use std::sync::Arc;
 use arrow_array::{Array, StringArray};
 use serde_json::Value;
 use trailql_decode::{table_schema, DecodePlan, FileDecoder, FileMeta, FileReport};
+use trailql_rules::alert::Header;
 use trailql_rules::{Alert, Correlator, Detector};
 
 use crate::source::Raw;
@@ -100,13 +101,14 @@ impl Engine {
                     continue;
                 }
                 let hidden = self.correlator.as_ref().map(|c| c.hidden());
+                let header = Header::of(&record);
                 for hit in &hits {
                     if hidden.is_some_and(|h| h[hit.rule]) {
                         continue;
                     }
                     let rule = &self.detector.rules()[hit.rule];
                     out.alerts
-                        .push(Alert::new(rule, hit, &record, Some(name.to_string())));
+                        .push(Alert::of(rule, hit, &header, Some(name.to_string())));
                 }
                 if let Some(c) = &self.correlator {
                     let feeding: Vec<usize> = hits
