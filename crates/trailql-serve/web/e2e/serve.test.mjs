@@ -147,8 +147,16 @@ test('the detections page charts alerts and opens the event behind one', async (
   const idAt = cells.findIndex((c) => c.trim() === 'event_id');
   const eventId = await row.locator(`td:nth-child(${idAt + 1})`).textContent();
   await row.click();
+  // The event's query renders after the click: wait for its one row (a slow machine may
+  // still show the previous result when the downloads appear), then check it is this event.
+  await page.waitForFunction(
+    (id) => {
+      const rows = document.querySelectorAll('#result table.grid tbody tr');
+      return rows.length === 1 && rows[0].textContent.includes(id);
+    },
+    eventId.trim(),
+    { timeout: 30_000 },
+  );
   await page.locator('#result .downloads:not([hidden])').waitFor();
-  const ids = await page.locator('#result table.grid tbody tr').count();
-  assert.equal(ids, 1);
-  assert.ok((await page.locator('#result table.grid tbody').textContent()).includes(eventId));
+  assert.equal(await page.locator('#result table.grid tbody tr').count(), 1);
 });
