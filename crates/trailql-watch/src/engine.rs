@@ -101,14 +101,17 @@ impl Engine {
                     continue;
                 }
                 let hidden = self.correlator.as_ref().map(|c| c.hidden());
-                let header = Header::of(&record);
+                // Read once for all of the record's alerts, and not at all when every hit only
+                // feeds a correlation.
+                let mut header = None;
                 for hit in &hits {
                     if hidden.is_some_and(|h| h[hit.rule]) {
                         continue;
                     }
                     let rule = &self.detector.rules()[hit.rule];
+                    let header = header.get_or_insert_with(|| Header::of(&record));
                     out.alerts
-                        .push(Alert::of(rule, hit, &header, Some(name.to_string())));
+                        .push(Alert::of(rule, hit, header, Some(name.to_string())));
                 }
                 if let Some(c) = &self.correlator {
                     let feeding: Vec<usize> = hits
