@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use aho_corasick::AhoCorasick;
 
-use crate::field::{field_at, FieldAt};
+use crate::field::{fields_at, FieldAt};
 use memchr::memmem::Finder;
 
 /// All groups must match; a group matches when any of its literals occurs.
@@ -34,6 +34,8 @@ pub struct Words {
     automaton: Option<Arc<AhoCorasick>>,
     words: Arc<Vec<String>>,
     fields: Arc<Vec<FieldValues>>,
+    /// The fields' paths, in the order of `fields`.
+    paths: Arc<Vec<Vec<String>>>,
 }
 
 /// A field (its path of object keys) and the values, ASCII-lowercased, that make a record a
@@ -72,7 +74,7 @@ impl Words {
                 .ok()?;
             Some(Arc::new(a))
         };
-        let fields = fields
+        let fields: Vec<FieldValues> = fields
             .into_iter()
             .map(|(path, values)| FieldValues {
                 path,
@@ -85,6 +87,7 @@ impl Words {
         Some(Words {
             automaton,
             words: Arc::new(words),
+            paths: Arc::new(fields.iter().map(|f| f.path.clone()).collect()),
             fields: Arc::new(fields),
         })
     }
@@ -101,16 +104,20 @@ impl Words {
 
     /// Can the record object `text` be a candidate?
     fn occur_in_record(&self, text: &[u8]) -> bool {
-        let mut lower = Vec::new();
-        for f in self.fields.iter() {
-            match field_at(text, &f.path) {
-                FieldAt::Absent => {}
-                FieldAt::Unknown => return true,
-                FieldAt::One(v) => {
-                    lower.clear();
-                    lower.extend(v.iter().map(u8::to_ascii_lowercase));
-                    if f.values.contains(&lower) {
-                        return true;
+        if !self.fields.is_empty() {
+            let mut found = Vec::with_capacity(self.paths.len());
+            fields_at(text, &self.paths, &mut found);
+            let mut lower = Vec::new();
+            for (f, at) in self.fields.iter().zip(found) {
+                match at {
+                    FieldAt::Absent => {}
+                    FieldAt::Unknown => return true,
+                    FieldAt::One(v) => {
+                        lower.clear();
+                        lower.extend(v.iter().map(u8::to_ascii_lowercase));
+                        if f.values.contains(&lower) {
+                            return true;
+                        }
                     }
                 }
             }
