@@ -446,7 +446,9 @@ def detect_report(d):
     p_wall, p_alerts, p_rss = d["pack"]
     lines = [f"{DETECT_MARK}bundled pack + SigmaHQ's 57 CloudTrail rules, {d_alerts:,} alerts): "
              f"{d_wall:.2f} s against {c_wall:.2f} s for a bare count(*) over the same files: "
-             f"**{d_wall / c_wall:.2f}x** count(*); peak RSS {d_rss:.0f} MB",
+             f"**{d_wall / c_wall:.2f}x** count(*); peak RSS {d_rss:.0f} MB (measured "
+             f"{time.strftime('%Y-%m-%d', time.gmtime())}: rows of one run compare, a partial run's "
+             f"rows may come from a busier or quieter day than the table's others)",
              f"  - the bundled pack alone ({p_alerts:,} alerts): {p_wall:.2f} s, **{p_wall / c_wall:.2f}x** "
              f"count(*); peak RSS {p_rss:.0f} MB"]
     rsigma = d["rsigma"]
