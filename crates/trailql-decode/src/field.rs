@@ -22,53 +22,70 @@ pub enum FieldAt<'a> {
 /// The value at `path` (object keys, outermost first) in the record object `text`.
 #[cfg(test)]
 fn field_at<'a>(text: &'a [u8], path: &[String]) -> FieldAt<'a> {
-    let mut out = Vec::with_capacity(1);
+    let mut out = [FieldAt::Unknown];
     fields_at(text, &[path.to_vec()], &mut out);
     out[0]
 }
 
-/// The value at each of `paths` (object keys, outermost first) in the record object `text`,
-/// found in one walk of the record (the prefilter looks up several fields in every record:
-/// walked once per field, the walks were most of its cost). When the text does not walk, every
-/// field is [`FieldAt::Unknown`].
-pub fn fields_at<'a>(text: &'a [u8], paths: &[Vec<String>], out: &mut Vec<FieldAt<'a>>) {
-    out.clear();
-    out.resize(paths.len(), FieldAt::Unknown);
-    let active: Vec<usize> = (0..paths.len()).filter(|&p| !paths[p].is_empty()).collect();
-    if active.is_empty() {
-        return;
-    }
-    if walk(text, skip_ws(text, 0), paths, 0, &active, out).is_none() {
-        for &p in &active {
-            out[p] = FieldAt::Unknown;
+/// Paths looked up in one walk: sets of them are bit masks.
+const WALK_PATHS: usize = u64::BITS as usize;
+
+/// The value at each of `paths` (object keys, outermost first) in the record object `text`, into
+/// the same place of `out` (as long as `paths`), found in one walk of the record (the prefilter
+/// looks up several fields in every record: walked once per field, the walks were most of its
+/// cost), without allocating. When the text does not walk, every field is
+/// [`FieldAt::Unknown`].
+pub fn fields_at<'a>(text: &'a [u8], paths: &[Vec<String>], out: &mut [FieldAt<'a>]) {
+    debug_assert_eq!(paths.len(), out.len());
+    for (paths, out) in paths.chunks(WALK_PATHS).zip(out.chunks_mut(WALK_PATHS)) {
+        out.fill(FieldAt::Unknown);
+        let active = paths
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.is_empty())
+            .fold(0u64, |m, (i, _)| m | 1 << i);
+        if active != 0 && walk(text, skip_ws(text, 0), paths, 0, active, out).is_none() {
+            for p in bits(active) {
+                out[p] = FieldAt::Unknown;
+            }
         }
     }
+}
+
+/// The indexes of the bits set in `mask`, lowest first.
+fn bits(mut mask: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (mask != 0).then(|| {
+            let i = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            i
+        })
+    })
 }
 
 fn at(text: &[u8], i: usize) -> Option<u8> {
     text.get(i).copied()
 }
 
-/// `text[start]` is the `{` of an object; the `active` paths' keys at `depth` are looked up in
-/// it, and their values (or, for longer paths, the objects to look in next) set in `out`. A
-/// path once [`FieldAt::Unknown`] stays so.
+/// `text[start]` is the `{` of an object; the keys at `depth` of the `active` paths (a mask of
+/// indexes into `paths`) are looked up in it, and their values (or, for longer paths, the
+/// objects to look in next) set in `out`. A path once [`FieldAt::Unknown`] stays so.
 fn walk<'a>(
     text: &'a [u8],
     start: usize,
     paths: &[Vec<String>],
     depth: usize,
-    active: &[usize],
+    active: u64,
     out: &mut [FieldAt<'a>],
 ) -> Option<()> {
     if at(text, start)? != b'{' {
         return None;
     }
-    for &p in active {
+    for p in bits(active) {
         out[p] = FieldAt::Absent;
     }
     // Which paths were found at this level (the key twice is Unknown).
-    let mut seen = vec![false; active.len()];
-    let mut nested: Vec<usize> = Vec::new();
+    let mut seen = 0u64;
     let mut i = skip_ws(text, start + 1);
     if at(text, i)? == b'}' {
         return Some(());
@@ -85,19 +102,19 @@ fn walk<'a>(
         }
         let v = skip_ws(text, colon + 1);
         let c = at(text, v)?;
-        nested.clear();
-        for (n, &p) in active.iter().enumerate() {
+        let mut nested = 0u64;
+        for p in bits(active) {
             let path = &paths[p];
             if out[p] == FieldAt::Unknown
                 || !(key_escapes || key.eq_ignore_ascii_case(path[depth].as_bytes()))
             {
                 continue;
             }
-            if key_escapes || seen[n] {
+            if key_escapes || seen & 1 << p != 0 {
                 out[p] = FieldAt::Unknown;
                 continue;
             }
-            seen[n] = true;
+            seen |= 1 << p;
             out[p] = match (path.len() - depth, c) {
                 (1, b'"') => {
                     let (end, escapes) = string_end(text, v)?;
@@ -109,15 +126,15 @@ fn walk<'a>(
                 }
                 (1, _) | (_, b'[') => FieldAt::Unknown,
                 (_, b'{') => {
-                    nested.push(p);
+                    nested |= 1 << p;
                     FieldAt::Absent
                 }
                 // A scalar has no fields.
                 (_, _) => FieldAt::Absent,
             };
         }
-        if !nested.is_empty() {
-            walk(text, v, paths, depth + 1, &nested, out)?;
+        if nested != 0 {
+            walk(text, v, paths, depth + 1, nested, out)?;
         }
         let end = if c == b'{' {
             container_end(text, v, 0)?
@@ -182,7 +199,7 @@ mod tests {
         .iter()
         .map(|p| p.split('.').map(str::to_string).collect())
         .collect();
-        let mut out = Vec::new();
+        let mut out = vec![FieldAt::Unknown; paths.len()];
         for r in records {
             fields_at(r.as_bytes(), &paths, &mut out);
             for (p, got) in paths.iter().zip(&out) {
@@ -211,6 +228,29 @@ mod tests {
         fields_at(records[3].as_bytes(), &paths, &mut out);
         assert_eq!(out[1], FieldAt::Unknown);
         assert_eq!(out[4], FieldAt::One(b"AccessDenied"));
+    }
+
+    /// Paths beyond one walk's mask are looked up in a further walk.
+    #[test]
+    fn more_paths_than_one_walk_holds() {
+        let r = br#"{"a":{"b":"x"},"k3":"three","eventName":"E"}"#;
+        let mut paths: Vec<Vec<String>> =
+            (0..WALK_PATHS + 6).map(|i| vec![format!("k{i}")]).collect();
+        paths.push(vec!["a".into(), "b".into()]);
+        paths.push(vec!["eventName".into()]);
+        paths.push(Vec::new());
+        let mut out = vec![FieldAt::Absent; paths.len()];
+        fields_at(r, &paths, &mut out);
+        let n = WALK_PATHS + 6;
+        assert_eq!(out[3], FieldAt::One(b"three"));
+        assert!(out[..n]
+            .iter()
+            .enumerate()
+            .all(|(i, f)| i == 3 || *f == FieldAt::Absent));
+        assert_eq!(
+            out[n..],
+            [FieldAt::One(b"x"), FieldAt::One(b"E"), FieldAt::Unknown]
+        );
     }
 
     #[test]

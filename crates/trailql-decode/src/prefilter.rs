@@ -33,18 +33,16 @@ pub struct Prefilter {
 pub struct Words {
     automaton: Option<Arc<AhoCorasick>>,
     words: Arc<Vec<String>>,
-    fields: Arc<Vec<FieldValues>>,
-    /// The fields' paths, in the order of `fields`.
+    /// The fields (their paths of object keys), looked up in one walk of a record.
     paths: Arc<Vec<Vec<String>>>,
+    /// For each of `paths`, the values (ASCII-lowercased) that make a record a candidate.
+    values: Arc<Vec<HashSet<Vec<u8>>>>,
 }
 
-/// A field (its path of object keys) and the values, ASCII-lowercased, that make a record a
-/// candidate.
-#[derive(Debug, Clone)]
-struct FieldValues {
-    path: Vec<String>,
-    values: HashSet<Vec<u8>>,
-}
+/// Fields looked up in a record without allocating (more are looked up in a buffer on the heap).
+const STACK_FIELDS: usize = 16;
+/// Values compared without allocating (a longer value is lowercased on the heap).
+const STACK_VALUE: usize = 64;
 
 impl Words {
     /// `None` when a word cannot be searched for verbatim (then any record may match).
@@ -74,21 +72,21 @@ impl Words {
                 .ok()?;
             Some(Arc::new(a))
         };
-        let fields: Vec<FieldValues> = fields
+        let (paths, values): (Vec<Vec<String>>, Vec<HashSet<Vec<u8>>>) = fields
             .into_iter()
-            .map(|(path, values)| FieldValues {
-                path,
-                values: values
+            .map(|(path, values)| {
+                let values = values
                     .iter()
                     .map(|v| v.to_ascii_lowercase().into_bytes())
-                    .collect(),
+                    .collect();
+                (path, values)
             })
-            .collect();
+            .unzip();
         Some(Words {
             automaton,
             words: Arc::new(words),
-            paths: Arc::new(fields.iter().map(|f| f.path.clone()).collect()),
-            fields: Arc::new(fields),
+            paths: Arc::new(paths),
+            values: Arc::new(values),
         })
     }
 
@@ -99,23 +97,38 @@ impl Words {
 
     /// How many fields are looked up by structure.
     pub fn fields(&self) -> usize {
-        self.fields.len()
+        self.paths.len()
     }
 
-    /// Can the record object `text` be a candidate?
+    /// Can the record object `text` be a candidate? (Runs on every record: the usual few
+    /// fields and short values are looked at in buffers on the stack.)
     fn occur_in_record(&self, text: &[u8]) -> bool {
-        if !self.fields.is_empty() {
-            let mut found = Vec::with_capacity(self.paths.len());
-            fields_at(text, &self.paths, &mut found);
-            let mut lower = Vec::new();
-            for (f, at) in self.fields.iter().zip(found) {
-                match at {
+        let n = self.paths.len();
+        if n > 0 {
+            let mut stack = [FieldAt::Absent; STACK_FIELDS];
+            let mut heap = Vec::new();
+            let found = if n <= STACK_FIELDS {
+                &mut stack[..n]
+            } else {
+                heap.resize(n, FieldAt::Absent);
+                &mut heap[..]
+            };
+            fields_at(text, &self.paths, found);
+            for (values, at) in self.values.iter().zip(found.iter()) {
+                match *at {
                     FieldAt::Absent => {}
                     FieldAt::Unknown => return true,
+                    FieldAt::One(v) if v.len() <= STACK_VALUE => {
+                        let mut lower = [0u8; STACK_VALUE];
+                        for (l, b) in lower.iter_mut().zip(v) {
+                            *l = b.to_ascii_lowercase();
+                        }
+                        if values.contains(&lower[..v.len()]) {
+                            return true;
+                        }
+                    }
                     FieldAt::One(v) => {
-                        lower.clear();
-                        lower.extend(v.iter().map(u8::to_ascii_lowercase));
-                        if f.values.contains(&lower) {
+                        if values.contains(&v.to_ascii_lowercase()) {
                             return true;
                         }
                     }
@@ -128,7 +141,7 @@ impl Words {
     /// Can a file whose text is `text` hold a candidate? (Fields are not looked up in a whole
     /// file: then it may.)
     fn may_occur_in_file(&self, text: &[u8]) -> bool {
-        !self.fields.is_empty() || self.automaton.as_ref().is_some_and(|a| a.is_match(text))
+        !self.paths.is_empty() || self.automaton.as_ref().is_some_and(|a| a.is_match(text))
     }
 }
 
@@ -266,6 +279,26 @@ mod tests {
         assert!(f.may_match(br#"{"Records":[{"eventName":"X"}]}"#));
         assert!(Words::with_fields(vec![], vec![]).is_none());
         assert!(Words::with_fields(vec![], vec![(vec![], vec!["x".into()])]).is_none());
+    }
+
+    /// More fields than fit on the stack, and values longer than the stack's buffer, are
+    /// looked up as the few and short ones are.
+    #[test]
+    fn many_fields_and_long_values() {
+        let long = format!("Stop{}", "Logging".repeat(20));
+        let mut fields: Vec<(Vec<String>, Vec<String>)> = (0..STACK_FIELDS + 3)
+            .map(|i| (vec![format!("k{i}")], vec![format!("v{i}")]))
+            .collect();
+        fields.push((vec!["eventName".into()], vec![long.clone()]));
+        let f = Prefilter::with_words(vec![], Words::with_fields(vec![], fields)).unwrap();
+        let k = STACK_FIELDS + 2;
+        assert!(f.may_match_record(format!(r#"{{"k{k}":"V{k}"}}"#).as_bytes()));
+        assert!(!f.may_match_record(format!(r#"{{"k{k}":"v0"}}"#).as_bytes()));
+        let upper = long.to_ascii_uppercase();
+        assert!(f.may_match_record(format!(r#"{{"eventName":"{upper}"}}"#).as_bytes()));
+        assert!(!f.may_match_record(format!(r#"{{"eventName":"{long}X"}}"#).as_bytes()));
+        let short = "x".repeat(STACK_VALUE);
+        assert!(!f.may_match_record(format!(r#"{{"eventName":"{short}"}}"#).as_bytes()));
     }
 
     #[test]
