@@ -36,15 +36,17 @@ fn reach<'v, F: FnMut(&'v Value)>(v: &'v Value, path: Option<&str>, out: &mut F)
     };
     match v {
         Value::Object(obj) => {
-            let (segment, rest) = match path.split_once('.') {
-                Some((segment, rest)) => (segment, Some(rest)),
+            // Split at ASCII bytes (a byte search: this is the hot loop of evaluation).
+            let (segment, rest) = match path.bytes().position(|b| b == b'.') {
+                Some(dot) => (&path[..dot], Some(&path[dot + 1..])),
                 None => (path, None),
             };
             // A key, with an optional `[n]` index.
-            let (key, index) = match segment.split_once('[') {
-                Some((key, n)) => (
-                    key,
-                    n.strip_suffix(']')
+            let (key, index) = match segment.bytes().position(|b| b == b'[') {
+                Some(open) => (
+                    &segment[..open],
+                    segment[open + 1..]
+                        .strip_suffix(']')
                         .and_then(|n| n.trim().parse::<usize>().ok()),
                 ),
                 None => (segment, None),

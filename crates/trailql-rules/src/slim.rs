@@ -98,12 +98,20 @@ impl Paths {
         }
     }
 
-    /// The subtree under `key` (compared ignoring ASCII case).
+    /// The subtree under `key` (compared ignoring ASCII case: the children's keys are
+    /// lower-cased, so `key` is too, on the stack when it is short, and looked up).
     fn child(&self, key: &str) -> Option<&Paths> {
-        self.children
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, p)| p)
+        const SHORT: usize = 64;
+        if key.len() > SHORT {
+            return self.children.get(&key.to_ascii_lowercase());
+        }
+        let mut lower = [0u8; SHORT];
+        for (l, b) in lower.iter_mut().zip(key.bytes()) {
+            *l = b.to_ascii_lowercase();
+        }
+        // ASCII lower-casing keeps UTF-8 valid.
+        let lower = std::str::from_utf8(&lower[..key.len()]).ok()?;
+        self.children.get(lower)
     }
 
     /// The JSON text `text` with only these paths: what [`Paths::cut`] makes of the parsed
@@ -359,6 +367,19 @@ mod tests {
             q.parse(texts[0]).unwrap()["requestParameters"],
             whole["requestParameters"]
         );
+        // Keys longer than the stack's buffer, and keys beyond ASCII, match as the others do.
+        let long = "K".repeat(70);
+        let q = Paths::new([format!("requestParameters.{long}").as_str(), "détail"]);
+        let lower = long.to_ascii_lowercase();
+        let text =
+            format!(r#"{{"requestParameters":{{"{lower}":1,"x":2}},"DÉTAIL":3,"Détail":4}}"#);
+        let whole: Value = serde_json::from_str(&text).unwrap();
+        let want: Value = serde_json::from_str(&format!(
+            r#"{{"requestParameters":{{"{lower}":1}},"Détail":4}}"#
+        ))
+        .unwrap();
+        assert_eq!(q.parse(&text).unwrap(), want);
+        assert_eq!(q.cut(&whole), want);
         // What is skipped is still checked as JSON.
         for bad in [
             r#"{"other": [1, }"#,
