@@ -139,7 +139,7 @@ impl Paths {
                 let kept: Map<String, Value> = m
                     .iter()
                     .filter_map(|(k, v)| {
-                        let child = self.children.get(&k.to_ascii_lowercase())?;
+                        let child = self.child(k)?;
                         Some((k.clone(), child.project(v)?))
                     })
                     .collect();
