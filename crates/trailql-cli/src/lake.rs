@@ -138,7 +138,20 @@ async fn compact(a: LakeCompactArgs) -> Result<ExitCode> {
             r.elapsed.as_secs_f64()
         );
     }
-    Ok(ExitCode::SUCCESS)
+    for u in &r.unreadable {
+        eprintln!(
+            "warning: {}/{}: {}; left as it is; to restore its rows, {}",
+            lake.url,
+            lake.relative(&u.file.location),
+            u.reason,
+            trailql_lake::footers::restore()
+        );
+    }
+    Ok(if r.unreadable.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 async fn ddl(a: LakeDdlArgs) -> Result<ExitCode> {

@@ -139,6 +139,12 @@ pub fn line(s: &ReportSnapshot, rows: Option<u64>, elapsed: Duration) -> String 
     }
     if let Some(lake) = &s.lake {
         parts.push(format!("from the lake {lake}"));
+        if s.files_bad > 0 {
+            parts.push(format!(
+                "{} unreadable files left out",
+                thousands(s.files_bad)
+            ));
+        }
         parts.push(format!("{:.2}s", elapsed.as_secs_f64()));
         return format!("trailql: {}", parts.join(" · "));
     }

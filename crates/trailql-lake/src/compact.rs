@@ -3,7 +3,8 @@
 //! most [`FAN_IN`] at a time, so memory stays bounded whatever the partition's size; a partition
 //! of many files takes several passes. The merged file is written whole (atomically) before the
 //! files it replaces are deleted; a compaction killed in between leaves both, which the next
-//! compaction merges again (dropping the duplicates).
+//! compaction merges again (dropping the duplicates). A file whose footer does not parse is
+//! left as it is and named in the report ([`crate::footers`]); the others are merged.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use object_store::{ObjectMeta, ObjectStoreExt};
 use parquet::arrow::ArrowWriter;
 
 use crate::columns::{file_schema, index, writer_properties, EVENTID, EVENTTIME};
+use crate::footers::{self, Unreadable};
 use crate::location::Lake;
 use crate::names::unique;
 
@@ -37,6 +39,8 @@ pub struct CompactReport {
     /// Rows written by the merges: those of the compacted partitions only.
     pub rows: u64,
     pub duplicates: u64,
+    /// Files left as they are: their footers do not parse.
+    pub unreadable: Vec<Unreadable>,
     pub elapsed: Duration,
 }
 
@@ -168,6 +172,28 @@ async fn merge(
     Ok((meta, rows, dedup.dropped))
 }
 
+/// The files of `files` that cannot be read to their end, each read whole (one batch at a time).
+async fn damaged(ctx: &SessionContext, lake: &Lake, files: &[ObjectMeta]) -> Vec<Unreadable> {
+    let mut bad = Vec::new();
+    for f in files {
+        let read = async {
+            let df = ctx
+                .read_parquet(url_of(lake, f)?, ParquetReadOptions::default())
+                .await?;
+            let mut stream = df.execute_stream().await?;
+            while stream.try_next().await?.is_some() {}
+            Ok::<_, DataFusionError>(())
+        };
+        if let Err(e) = read.await {
+            bad.push(Unreadable {
+                file: f.clone(),
+                reason: format!("damaged Parquet data ({})", footers::tidy(&e.to_string())),
+            });
+        }
+    }
+    bad
+}
+
 /// Compact every partition holding more than one file.
 pub async fn compact(lake: &Lake) -> Result<CompactReport> {
     let started = Instant::now();
@@ -180,6 +206,12 @@ pub async fn compact(lake: &Lake) -> Result<CompactReport> {
     };
     for (dir, mut files) in parts {
         report.files_before += files.len() as u64;
+        if files.len() >= 2 {
+            let bad = footers::unreadable(lake.store().clone(), &files, None, None).await;
+            files.retain(|f| !bad.iter().any(|u| u.file.location == f.location));
+            report.files_after += bad.len() as u64;
+            report.unreadable.extend(bad);
+        }
         if files.len() < 2 {
             report.files_after += files.len() as u64;
             continue;
@@ -194,7 +226,29 @@ pub async fn compact(lake: &Lake) -> Result<CompactReport> {
                     next.push(chunk[0].clone());
                     continue;
                 }
-                let (m, r, d) = merge(&ctx, lake, &dir, chunk).await?;
+                let (m, r, d) = match merge(&ctx, lake, &dir, chunk).await {
+                    Ok(merged) => merged,
+                    Err(e) => {
+                        // A file whose footer parses may still hold damaged pages: find it by
+                        // reading each file whole, set it aside, and merge the others.
+                        let bad = damaged(&ctx, lake, chunk).await;
+                        if bad.is_empty() {
+                            return Err(e);
+                        }
+                        let rest: Vec<ObjectMeta> = chunk
+                            .iter()
+                            .filter(|f| !bad.iter().any(|u| u.file.location == f.location))
+                            .cloned()
+                            .collect();
+                        report.files_after += bad.len() as u64;
+                        report.unreadable.extend(bad);
+                        if rest.len() < 2 {
+                            next.extend(rest);
+                            continue;
+                        }
+                        merge(&ctx, lake, &dir, &rest).await?
+                    }
+                };
                 rows += r;
                 report.duplicates += d;
                 next.push(m);

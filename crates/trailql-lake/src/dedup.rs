@@ -24,7 +24,11 @@ use crate::columns::{EVENTID, EVENTTIME};
 use crate::location::Lake;
 
 fn pq(at: &str, e: impl std::fmt::Display) -> DataFusionError {
-    DataFusionError::Execution(format!("{at}: cannot read lake file: {e}"))
+    DataFusionError::Execution(format!(
+        "{at}: cannot read lake file: {e}; new rows of its partition cannot be checked against \
+         it, so the sync stops here; if the file is damaged, {}",
+        crate::footers::restore()
+    ))
 }
 
 /// The `[min, max]` of the non-null strings of a column.

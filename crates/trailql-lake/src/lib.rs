@@ -5,13 +5,15 @@
 //! - [`sync`] converts the trail files the [`manifest`] does not hold yet ([`write`], [`dedup`],
 //!   `writers`);
 //! - [`compact`] merges each partition's files;
-//! - [`table`] is the lake as a source, with the raw table's columns;
+//! - [`table`] is the lake as a source, with the raw table's columns ([`footers`]: the files
+//!   that cannot be read, left out);
 //! - [`ddl`] prints the statements that register the lake elsewhere.
 
 pub mod columns;
 pub mod compact;
 pub mod ddl;
 pub mod dedup;
+pub mod footers;
 mod gather;
 pub mod location;
 pub mod manifest;
@@ -39,7 +41,8 @@ pub use write::Budget;
 pub fn engine(lake: &Lake, s3: Option<Arc<S3Client>>, options: &ScanOptions) -> Result<Engine> {
     let report = Arc::new(ScanReport::default());
     report.set_lake(lake.url.to_string());
-    let engine = Engine::over(table::lake_table(lake)?, report, s3, options)?;
+    let table = table::lake_table(lake, report.clone(), options.strict)?;
+    let engine = Engine::over(table, report, s3, options)?;
     // DataFusion 55.2's rule fails to plan a struct field both grouped and ordered by over the
     // lake's view ("duplicate unqualified field name __common_expr_1"); without it the scan
     // reads the whole struct column, which costs little (lake_table's tests run the query).

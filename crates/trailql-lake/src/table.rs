@@ -8,7 +8,11 @@
 //! (`from_iso8601_timestamp(eventtime) > …`). A view on top maps the lake's columns to the raw
 //! table's: `timestamp`/`date`/`year`/`month`/`day` from the partition (in a lake the event's own
 //! UTC day), `"$path"` from `sourcefile`, `"$verified"` NULL.
+//!
+//! A file whose footer does not parse is left out of the scan and named in a warning (with
+//! `--strict`, the query fails naming it): one damaged file does not stop every query.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -19,27 +23,37 @@ use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig, FileScanConfigBuilder};
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::{provider_as_source, TableType};
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::functions::string::expr_fn::replace;
 use datafusion::functions::unicode::expr_fn::substring;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{
     cast, col, lit, Expr, LogicalPlanBuilder, TableProviderFilterPushDown,
 };
+use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::ExecutionPlan;
 use trailql_decode::schema::{column, Extra};
 use trailql_decode::{table_schema, Column as TableColumn};
 use trailql_sql::filters::time_window;
+use trailql_sql::ScanReport;
 
 use crate::columns::{file_schema, EVENTJSON, EVENTTIME, PARTITIONS, SOURCEFILE};
+use crate::footers;
 use crate::location::Lake;
 
-/// The lake's files as DataFusion lists them, with time bounds added to each scan.
+/// The lake's files as DataFusion lists them, with time bounds added to each scan, and the
+/// files that cannot be read left out of it.
 #[derive(Debug)]
 struct LakeFiles {
     inner: ListingTable,
+    /// Where an unreadable file is counted and named.
+    report: Arc<ScanReport>,
+    /// An unreadable file fails the query.
+    strict: bool,
 }
 
 fn day(t: DateTime<Utc>) -> String {
@@ -90,6 +104,7 @@ impl TableProvider for LakeFiles {
         let mut all = filters.to_vec();
         all.extend(days);
         let plan = self.inner.scan(state, projection, &all, limit).await?;
+        let plan = self.without_unreadable(state, plan).await?;
         // The listing table prunes partitions by the filters it is given; row groups and pages
         // are pruned by the predicates of the filters above the scan (physical filter
         // pushdown), so the time bounds go in a filter there. It is implied by the query's own
@@ -104,6 +119,86 @@ impl TableProvider for LakeFiles {
         let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
         let predicate = state.create_physical_expr(bounds, &df_schema)?;
         Ok(Arc::new(FilterExec::try_new(predicate, plan)?))
+    }
+}
+
+impl LakeFiles {
+    /// `plan` without the files (of those it reads, after partition pruning) whose footers
+    /// cannot be read: each named in a warning and counted as a bad file, or with `strict` the
+    /// query's error. The footers read are kept in the session's cache, where the scan finds
+    /// them.
+    async fn without_unreadable(
+        &self,
+        state: &dyn Session,
+        plan: Arc<dyn ExecutionPlan>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let Some(config) = plan
+            .downcast_ref::<DataSourceExec>()
+            .and_then(|e| e.data_source().downcast_ref::<FileScanConfig>())
+        else {
+            return Ok(plan);
+        };
+        let store = state.runtime_env().object_store(&config.object_store_url)?;
+        let files: Vec<_> = config
+            .file_groups
+            .iter()
+            .flat_map(|g| g.iter())
+            .map(|f| f.object_meta.clone())
+            .collect();
+        let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
+        let hint = state.config_options().execution.parquet.metadata_size_hint;
+        let bad = footers::unreadable(store, &files, Some(cache), hint).await;
+        if bad.is_empty() {
+            return Ok(plan);
+        }
+        let base = config.object_store_url.as_str();
+        let shown = |u: &footers::Unreadable| {
+            let url = format!("{base}{}", u.file.location);
+            url.strip_prefix("file://")
+                .map(str::to_string)
+                .unwrap_or(url)
+        };
+        if self.strict {
+            let first = &bad[0];
+            return Err(DataFusionError::Execution(format!(
+                "{}: {} (and {} more unreadable files in the lake); without --strict the query \
+                 leaves them out with a warning; to restore their rows, {}",
+                shown(first),
+                first.reason,
+                bad.len() - 1,
+                footers::restore()
+            )));
+        }
+        for u in &bad {
+            let message = format!(
+                "{}; its rows are left out of this query; to restore them, {}",
+                u.reason,
+                footers::restore()
+            );
+            self.report.warn(shown(u), message);
+            self.report.add(&self.report.files_bad, 1);
+        }
+        let left_out: HashSet<_> = bad.iter().map(|u| &u.file.location).collect();
+        let groups: Vec<FileGroup> = config
+            .file_groups
+            .iter()
+            .map(|g| {
+                FileGroup::new(
+                    g.iter()
+                        .filter(|f| !left_out.contains(&f.object_meta.location))
+                        .cloned()
+                        .collect(),
+                )
+            })
+            .filter(|g| !g.is_empty())
+            .collect();
+        if groups.is_empty() {
+            return Ok(Arc::new(EmptyExec::new(plan.schema())));
+        }
+        let config = FileScanConfigBuilder::from(config.clone())
+            .with_file_groups(groups)
+            .build();
+        Ok(DataSourceExec::from_data_source(config))
     }
 }
 
@@ -159,10 +254,17 @@ fn file_column(n: &str) -> Expr {
 }
 
 /// `cloudtrail_logs` over a lake: the raw table's columns, in its order. The session it is
-/// queried in must know the lake's store ([`Lake::register`]).
-pub fn lake_table(lake: &Lake) -> Result<Arc<dyn TableProvider>> {
+/// queried in must know the lake's store ([`Lake::register`]). An unreadable file is named in
+/// `report` and left out, or with `strict` fails the query.
+pub fn lake_table(
+    lake: &Lake,
+    report: Arc<ScanReport>,
+    strict: bool,
+) -> Result<Arc<dyn TableProvider>> {
     let source = provider_as_source(Arc::new(LakeFiles {
         inner: files(lake)?,
+        report,
+        strict,
     }));
     let schema = table_schema();
     let name = |n: &str| Expr::Column(Column::from_name(n));

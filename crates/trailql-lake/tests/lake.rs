@@ -1,6 +1,7 @@
 //! The lake end to end: sync a generated trail, query the lake with the raw table's SQL and get
 //! the raw table's answers; re-syncs are incremental; duplicates are one row; compaction; an S3
-//! lake on moto; and other engines (DuckDB, PySpark) reading the lake with the printed DDL.
+//! lake on moto; damaged lake files left out and named; and other engines (DuckDB, PySpark)
+//! reading the lake with the printed DDL.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -328,6 +329,139 @@ async fn compaction_merges_each_partition_and_drops_duplicates() {
     )
     .await;
     assert_eq!(count(&sorted), 0);
+}
+
+fn file_rows(p: &Path) -> i64 {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let r = SerializedFileReader::new(std::fs::File::open(p).unwrap()).unwrap();
+    r.metadata().file_metadata().num_rows()
+}
+
+/// Where the largest column chunk of a file's first row group is: its offset and length.
+fn largest_chunk(p: &Path) -> (usize, usize) {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let r = SerializedFileReader::new(std::fs::File::open(p).unwrap()).unwrap();
+    let c = r
+        .metadata()
+        .row_group(0)
+        .columns()
+        .iter()
+        .max_by_key(|c| c.compressed_size())
+        .unwrap()
+        .byte_range();
+    (c.0 as usize, c.1 as usize)
+}
+
+fn file_name(p: &str) -> &str {
+    p.rsplit('/').next().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_lake_file_is_left_out_and_named_and_the_others_still_answer() {
+    let t = tempfile::tempdir().unwrap();
+    let lake_dir = t.path().join("lake");
+    let lake = local_lake(&lake_dir).await;
+    // Three trails synced one after the other: up to three files in a partition.
+    for seed in [11, 12, 13] {
+        let logs = trail(&t.path().join(format!("trail-{seed}")), 4_000, seed);
+        sync(&lake, &logs).await;
+    }
+    let all = "SELECT count(*) FROM cloudtrail_logs";
+    let total = count(&rows(&on_lake(&lake), all).await);
+    // One file cut short (a copy that did not finish), one that is not Parquet at all, both in
+    // a partition whose other files compaction still has to merge.
+    let files = parquet_files(&lake_dir);
+    let in_folder = |f: &PathBuf| files.iter().filter(|g| g.parent() == f.parent()).count();
+    let cut = files.iter().max_by_key(|f| in_folder(f)).unwrap().clone();
+    assert!(in_folder(&cut) >= 3, "{files:?}");
+    let partitions: std::collections::BTreeSet<_> = files.iter().map(|f| f.parent()).collect();
+    let partitions = partitions.len();
+    let lost = file_rows(&cut);
+    assert!(lost > 0);
+    let bytes = std::fs::read(&cut).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let junk = cut.with_file_name("part-junk.parquet");
+    std::fs::write(&junk, b"junk\n").unwrap();
+    let mut damaged = vec![
+        cut.file_name().unwrap().to_string_lossy().to_string(),
+        "part-junk.parquet".to_string(),
+    ];
+    damaged.sort();
+
+    // The query goes on without them, and names them.
+    let e = on_lake(&lake);
+    assert_eq!(count(&rows(&e, all).await), total - lost);
+    let warnings = e.report.warnings();
+    let mut named: Vec<String> = warnings
+        .iter()
+        .map(|w| file_name(&w.path).to_string())
+        .collect();
+    named.sort();
+    assert_eq!(named, damaged);
+    for w in &warnings {
+        assert!(w.path.starts_with(&*lake_dir.to_string_lossy()), "{w:?}");
+        assert!(
+            w.message.starts_with("not a readable Parquet file (")
+                && w.message.contains("manifest.json away and sync again"),
+            "{w:?}"
+        );
+    }
+    assert_eq!(e.report.snapshot().files_bad, 2);
+    // With --strict, the query fails and says which file.
+    let strict = ScanOptions {
+        strict: true,
+        ..ScanOptions::default()
+    };
+    let e = trailql_lake::engine(&lake, None, &strict).unwrap();
+    let err = match e.sql(all).await {
+        Ok(df) => df.collect().await.unwrap_err(),
+        Err(err) => err,
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains("not a readable Parquet file") && err.contains(&damaged[0]),
+        "{err}"
+    );
+
+    // A file whose footer is whole but whose pages are not, in another partition: compaction
+    // finds it when a merge fails.
+    let pages = files
+        .iter()
+        .find(|f| f.parent() != cut.parent() && in_folder(f) >= 3)
+        .expect("a second partition of three files")
+        .clone();
+    let (start, len) = largest_chunk(&pages);
+    let mut bytes = std::fs::read(&pages).unwrap();
+    bytes[start..start + len].fill(0xff);
+    std::fs::write(&pages, &bytes).unwrap();
+    damaged.push(pages.file_name().unwrap().to_string_lossy().to_string());
+    damaged.sort();
+
+    // Compaction merges the others and leaves the damaged ones as they are.
+    let r = trailql_lake::compact(&lake).await.unwrap();
+    let mut left: Vec<String> = r
+        .unreadable
+        .iter()
+        .map(|u| file_name(u.file.location.as_ref()).to_string())
+        .collect();
+    left.sort();
+    assert_eq!(left, damaged);
+    let page_name = pages.file_name().unwrap().to_string_lossy();
+    let found = r
+        .unreadable
+        .iter()
+        .find(|u| file_name(u.file.location.as_ref()) == page_name)
+        .unwrap();
+    assert!(
+        found.reason.starts_with("damaged Parquet data ("),
+        "{found:?}"
+    );
+    assert!(cut.exists() && junk.exists() && pages.exists());
+    assert!(r.partitions_compacted >= 2, "{r:?}");
+    // One readable file per partition, and the three damaged ones.
+    assert_eq!(parquet_files(&lake_dir).len(), partitions + 3, "{r:?}");
+    // (`count(*)` reads no pages: the damaged pages' rows still count.)
+    assert_eq!(count(&rows(&on_lake(&lake), all).await), total - lost);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
