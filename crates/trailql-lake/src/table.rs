@@ -160,12 +160,15 @@ impl LakeFiles {
         };
         if self.strict {
             let first = &bad[0];
+            let more = match bad.len() - 1 {
+                0 => String::new(),
+                n => format!(" (and {n} more unreadable files)"),
+            };
             return Err(DataFusionError::Execution(format!(
-                "{}: {} (and {} more unreadable files in the lake); without --strict the query \
-                 leaves them out with a warning; to restore their rows, {}",
+                "{}: {}{more}; without --strict the query leaves such files out with a warning; \
+                 to restore their rows, {}",
                 shown(first),
                 first.reason,
-                bad.len() - 1,
                 footers::restore()
             )));
         }
