@@ -3,8 +3,9 @@
 //! most [`FAN_IN`] at a time, so memory stays bounded whatever the partition's size; a partition
 //! of many files takes several passes. The merged file is written whole (atomically) before the
 //! files it replaces are deleted; a compaction killed in between leaves both, which the next
-//! compaction merges again (dropping the duplicates). A file whose footer does not parse is
-//! left as it is and named in the report ([`crate::footers`]); the others are merged.
+//! compaction merges again (dropping the duplicates). A file whose footer does not parse, or
+//! whose pages cannot be read, is left as it is and named in the report ([`crate::footers`]);
+//! the others are merged.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -39,7 +40,7 @@ pub struct CompactReport {
     /// Rows written by the merges: those of the compacted partitions only.
     pub rows: u64,
     pub duplicates: u64,
-    /// Files left as they are: their footers do not parse.
+    /// Files left as they are: their footers do not parse, or their pages cannot be read.
     pub unreadable: Vec<Unreadable>,
     pub elapsed: Duration,
 }
