@@ -6,11 +6,12 @@
 //!   `writers`);
 //! - [`compact`] merges each partition's files;
 //! - [`table`] is the lake as a source, with the raw table's columns ([`footers`]: the files
-//!   that cannot be read, left out);
+//!   that cannot be read, left out; `damage`: a file that fails mid-read, named);
 //! - [`ddl`] prints the statements that register the lake elsewhere.
 
 pub mod columns;
 pub mod compact;
+mod damage;
 pub mod ddl;
 pub mod dedup;
 pub mod footers;

@@ -10,7 +10,8 @@
 //! UTC day), `"$path"` from `sourcefile`, `"$verified"` NULL.
 //!
 //! A file whose footer does not parse is left out of the scan and named in a warning (with
-//! `--strict`, the query fails naming it): one damaged file does not stop every query.
+//! `--strict`, the query fails naming it), and so is the rest of a file whose pages turn out
+//! damaged while it is read ([`damage`]): one damaged file does not stop every query.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -42,6 +43,7 @@ use trailql_sql::filters::time_window;
 use trailql_sql::ScanReport;
 
 use crate::columns::{file_schema, EVENTJSON, EVENTTIME, PARTITIONS, SOURCEFILE};
+use crate::damage::{self, Guard, Guarded};
 use crate::footers;
 use crate::location::Lake;
 
@@ -105,6 +107,7 @@ impl TableProvider for LakeFiles {
         all.extend(days);
         let plan = self.inner.scan(state, projection, &all, limit).await?;
         let plan = self.without_unreadable(state, plan).await?;
+        let plan = self.guarded(plan);
         // The listing table prunes partitions by the filters it is given; row groups and pages
         // are pruned by the predicates of the filters above the scan (physical filter
         // pushdown), so the time bounds go in a filter there. It is implied by the query's own
@@ -151,13 +154,8 @@ impl LakeFiles {
         if bad.is_empty() {
             return Ok(plan);
         }
-        let base = config.object_store_url.as_str();
-        let shown = |u: &footers::Unreadable| {
-            let url = format!("{base}{}", u.file.location);
-            url.strip_prefix("file://")
-                .map(str::to_string)
-                .unwrap_or(url)
-        };
+        let shown =
+            |u: &footers::Unreadable| damage::shown(&config.object_store_url, &u.file.location);
         if self.strict {
             let first = &bad[0];
             let more = match bad.len() - 1 {
@@ -202,6 +200,25 @@ impl LakeFiles {
             .with_file_groups(groups)
             .build();
         Ok(DataSourceExec::from_data_source(config))
+    }
+
+    /// `plan` with each file's reading guarded: a file that fails while it is read is named
+    /// ([`damage`]).
+    fn guarded(&self, plan: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
+        let Some(config) = plan
+            .downcast_ref::<DataSourceExec>()
+            .and_then(|e| e.data_source().downcast_ref::<FileScanConfig>())
+        else {
+            return plan;
+        };
+        let guard = Guard::new(
+            self.report.clone(),
+            self.strict,
+            config.object_store_url.clone(),
+        );
+        let mut config = config.clone();
+        config.file_source = Arc::new(Guarded::new(config.file_source.clone(), Arc::new(guard)));
+        DataSourceExec::from_data_source(config)
     }
 }
 

@@ -337,8 +337,8 @@ fn file_rows(p: &Path) -> i64 {
     r.metadata().file_metadata().num_rows()
 }
 
-/// Where the largest column chunk of a file's first row group is: its offset and length.
-fn largest_chunk(p: &Path) -> (usize, usize) {
+/// Where the `eventjson` column chunk of a file's first row group is: its offset and length.
+fn eventjson_chunk(p: &Path) -> (usize, usize) {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let r = SerializedFileReader::new(std::fs::File::open(p).unwrap()).unwrap();
     let c = r
@@ -346,7 +346,7 @@ fn largest_chunk(p: &Path) -> (usize, usize) {
         .row_group(0)
         .columns()
         .iter()
-        .max_by_key(|c| c.compressed_size())
+        .find(|c| c.column_path().string() == "eventjson")
         .unwrap()
         .byte_range();
     (c.0 as usize, c.1 as usize)
@@ -368,14 +368,75 @@ async fn a_damaged_lake_file_is_left_out_and_named_and_the_others_still_answer()
     }
     let all = "SELECT count(*) FROM cloudtrail_logs";
     let total = count(&rows(&on_lake(&lake), all).await);
-    // One file cut short (a copy that did not finish), one that is not Parquet at all, both in
-    // a partition whose other files compaction still has to merge.
     let files = parquet_files(&lake_dir);
     let in_folder = |f: &PathBuf| files.iter().filter(|g| g.parent() == f.parent()).count();
     let cut = files.iter().max_by_key(|f| in_folder(f)).unwrap().clone();
     assert!(in_folder(&cut) >= 3, "{files:?}");
+    let pages = files
+        .iter()
+        .find(|f| f.parent() != cut.parent() && in_folder(f) >= 3)
+        .expect("a second partition of three files")
+        .clone();
     let partitions: std::collections::BTreeSet<_> = files.iter().map(|f| f.parent()).collect();
     let partitions = partitions.len();
+
+    // An error of the query's own, met while the reader filters the files, is not blamed on
+    // them: it is the query's error, and no file is named.
+    let e = on_lake(&lake);
+    let own = match e
+        .sql("SELECT count(*) FROM cloudtrail_logs WHERE CAST(eventname AS INT) > 3")
+        .await
+    {
+        Ok(df) => df.collect().await.map(|_| ()),
+        Err(err) => Err(err),
+    };
+    let own = own.expect_err("eventname is not a number").to_string();
+    assert!(own.contains("Cannot cast"), "{own}");
+    assert!(e.report.warnings().is_empty(), "{:?}", e.report.warnings());
+
+    // A file whose footer is whole but whose pages are not: a query that reads those pages
+    // names it and goes on with the rest of the lake; with --strict it fails naming it.
+    let (start, len) = eventjson_chunk(&pages);
+    let mut bytes = std::fs::read(&pages).unwrap();
+    bytes[start..start + len].fill(0xff);
+    std::fs::write(&pages, &bytes).unwrap();
+    let page_name = pages.file_name().unwrap().to_string_lossy().to_string();
+    let reading = "SELECT count(*) FROM cloudtrail_logs WHERE length(eventjson) > 0";
+    let e = on_lake(&lake);
+    let n = count(&rows(&e, reading).await);
+    assert!(
+        n < total && n >= total - file_rows(&pages),
+        "{n} of {total}"
+    );
+    let warnings = e.report.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(file_name(&warnings[0].path), page_name);
+    assert!(warnings[0].path.starts_with(&*lake_dir.to_string_lossy()));
+    assert!(
+        warnings[0].message.starts_with("damaged Parquet data (")
+            && warnings[0]
+                .message
+                .contains("manifest.json away and sync again"),
+        "{warnings:?}"
+    );
+    assert_eq!(e.report.snapshot().files_bad, 1);
+    let strict = ScanOptions {
+        strict: true,
+        ..ScanOptions::default()
+    };
+    let e = trailql_lake::engine(&lake, None, &strict).unwrap();
+    let err = match e.sql(reading).await {
+        Ok(df) => df.collect().await.unwrap_err(),
+        Err(err) => err,
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains(&page_name) && err.contains("damaged Parquet data"),
+        "{err}"
+    );
+
+    // One file cut short (a copy that did not finish), one that is not Parquet at all, both in
+    // a partition whose other files compaction still has to merge.
     let lost = file_rows(&cut);
     assert!(lost > 0);
     let bytes = std::fs::read(&cut).unwrap();
@@ -408,10 +469,6 @@ async fn a_damaged_lake_file_is_left_out_and_named_and_the_others_still_answer()
     }
     assert_eq!(e.report.snapshot().files_bad, 2);
     // With --strict, the query fails and says which file.
-    let strict = ScanOptions {
-        strict: true,
-        ..ScanOptions::default()
-    };
     let e = trailql_lake::engine(&lake, None, &strict).unwrap();
     let err = match e.sql(all).await {
         Ok(df) => df.collect().await.unwrap_err(),
@@ -423,21 +480,10 @@ async fn a_damaged_lake_file_is_left_out_and_named_and_the_others_still_answer()
         "{err}"
     );
 
-    // A file whose footer is whole but whose pages are not, in another partition: compaction
-    // finds it when a merge fails.
-    let pages = files
-        .iter()
-        .find(|f| f.parent() != cut.parent() && in_folder(f) >= 3)
-        .expect("a second partition of three files")
-        .clone();
-    let (start, len) = largest_chunk(&pages);
-    let mut bytes = std::fs::read(&pages).unwrap();
-    bytes[start..start + len].fill(0xff);
-    std::fs::write(&pages, &bytes).unwrap();
-    damaged.push(pages.file_name().unwrap().to_string_lossy().to_string());
+    // Compaction finds the file with damaged pages when a merge fails, merges the others and
+    // leaves the damaged ones as they are.
+    damaged.push(page_name.clone());
     damaged.sort();
-
-    // Compaction merges the others and leaves the damaged ones as they are.
     let r = trailql_lake::compact(&lake).await.unwrap();
     let mut left: Vec<String> = r
         .unreadable
@@ -446,7 +492,6 @@ async fn a_damaged_lake_file_is_left_out_and_named_and_the_others_still_answer()
         .collect();
     left.sort();
     assert_eq!(left, damaged);
-    let page_name = pages.file_name().unwrap().to_string_lossy();
     let found = r
         .unreadable
         .iter()
