@@ -2,6 +2,7 @@
 
 mod args;
 mod detect;
+mod errors;
 mod investigate;
 mod lake;
 mod lookup;
@@ -48,7 +49,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", errors::describe(&e));
             ExitCode::FAILURE
         }
     }
@@ -318,7 +319,7 @@ async fn shell(scan: ScanArgs, d: DialectArg) -> Result<ExitCode> {
                     if let Err(e) =
                         run_statement(&engine, &sql, Format::Table, None, false, scan.quiet).await
                     {
-                        eprintln!("error: {e:#}");
+                        eprintln!("error: {}", errors::describe(&e));
                     }
                 }
             }

@@ -35,7 +35,7 @@ fn integrity(a: &ServeArgs) -> Result<Option<Integrity>> {
                     .collect();
                 Ok(serde_json::json!({ "reports": reports }))
             };
-            let _ = tx.send(run().map_err(|e| format!("{e:#}")));
+            let _ = tx.send(run().map_err(|e| crate::errors::describe(&e)));
         });
         async move {
             rx.await
