@@ -34,6 +34,20 @@ async fn open_lake(url: &LakeUrl, s3: &S3Options) -> Result<Lake> {
     Ok(Lake::open(url, client.as_ref()).await?)
 }
 
+/// The lake at `url`, which a sync must have made: `compact` and `ddl` work on a lake, and a
+/// mistyped path is said to be one instead of becoming an empty lake.
+async fn existing_lake(url: &LakeUrl, s3: &S3Options) -> Result<Lake> {
+    let client = matches!(url, LakeUrl::S3(_)).then(|| Arc::new(S3Client::new(s3.clone())));
+    match Lake::find(url, client.as_ref()).await? {
+        Some(lake) => Ok(lake),
+        None => bail!(
+            "{url}: not a trailql lake (it has no {}); a lake is made by `trailql lake sync -s \
+             SOURCES --lake {url}`",
+            trailql_lake::location::MANIFEST
+        ),
+    }
+}
+
 /// `--start`/`--end` as the window of files to convert.
 pub(crate) fn window(start: &Option<String>, end: &Option<String>) -> Result<TimeWindow> {
     let mut filters = Vec::new();
@@ -123,7 +137,7 @@ async fn sync(a: LakeSyncArgs) -> Result<ExitCode> {
 
 async fn compact(a: LakeCompactArgs) -> Result<ExitCode> {
     let url = lake_url(&a.lake)?;
-    let lake = open_lake(&url, &s3_options(&a.s3)?).await?;
+    let lake = existing_lake(&url, &s3_options(&a.s3)?).await?;
     let r = trailql_lake::compact(&lake).await?;
     if !a.quiet {
         eprintln!(
@@ -156,7 +170,7 @@ async fn compact(a: LakeCompactArgs) -> Result<ExitCode> {
 
 async fn ddl(a: LakeDdlArgs) -> Result<ExitCode> {
     let url = lake_url(&a.lake)?;
-    let lake = open_lake(&url, &s3_options(&a.s3)?).await?;
+    let lake = existing_lake(&url, &s3_options(&a.s3)?).await?;
     let shape = trailql_lake::shape(&lake).await?;
     let dialect = match a.engine {
         DdlEngine::Athena => Dialect::Athena,

@@ -140,8 +140,9 @@ pub fn line(s: &ReportSnapshot, rows: Option<u64>, elapsed: Duration) -> String 
     if let Some(lake) = &s.lake {
         parts.push(format!("from the lake {lake}"));
         if s.files_bad > 0 {
+            // Left out whole (a footer that does not parse) or from the damage on (its pages).
             parts.push(format!(
-                "{} unreadable files left out",
+                "{} damaged files (rows left out)",
                 thousands(s.files_bad)
             ));
         }

@@ -126,6 +126,26 @@ fn every_command_reads_a_lake_as_it_reads_the_trail() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("one lake at a time"));
+
+    // `compact` and `ddl` work on a lake a sync made: a mistyped path (or the trail) is said not
+    // to be one, and no empty lake is made there.
+    let typo = t.path().join("lkae");
+    let (typo_l, logs_l) = (typo.to_str().unwrap(), logs.to_str().unwrap());
+    for args in [
+        vec!["lake", "compact", "--lake", typo_l],
+        vec!["lake", "ddl", "--engine", "athena", "--lake", typo_l],
+        vec!["lake", "compact", "--lake", logs_l],
+    ] {
+        let out = trailql().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("not a trailql lake") && err.contains("trailql lake sync -s"),
+            "{err}"
+        );
+    }
+    assert!(!typo.exists());
+    assert!(!logs.join("_trailql").exists());
 }
 
 fn parquet_count(dir: &Path) -> usize {
