@@ -25,8 +25,9 @@ use crate::location::Lake;
 
 fn pq(at: &str, e: impl std::fmt::Display) -> DataFusionError {
     DataFusionError::Execution(format!(
-        "{at}: cannot read lake file: {e}; new rows of its partition cannot be checked against \
+        "{at}: cannot read lake file ({}); new rows of its partition cannot be checked against \
          it, so the sync stops here; if the file is damaged, {}",
+        crate::footers::tidy(&e.to_string()),
         crate::footers::restore()
     ))
 }

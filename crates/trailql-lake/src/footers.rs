@@ -93,9 +93,10 @@ fn reason(message: &str) -> String {
 /// error: Invalid Parquet file. Corrupt footer: Parquet error: …` says `Invalid Parquet file.
 /// Corrupt footer`.
 pub fn tidy(message: &str) -> String {
-    const LAYERS: [&str; 6] = [
+    const LAYERS: [&str; 7] = [
         "Parquet error",
         "Arrow error",
+        "Arrow",
         "Parquet argument error",
         "External",
         "External error",
@@ -177,6 +178,10 @@ mod tests {
         assert_eq!(
             tidy("EOF: file size of 5 is less than footer"),
             "EOF: file size of 5 is less than footer"
+        );
+        assert_eq!(
+            tidy("Arrow: Parquet argument error: Parquet error: Unexpected struct field type 15"),
+            "Unexpected struct field type 15"
         );
         assert_eq!(tidy("Parquet error"), "Parquet error");
     }
