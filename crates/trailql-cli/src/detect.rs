@@ -19,7 +19,7 @@ use datafusion::prelude::{col, lit, when};
 use futures::StreamExt;
 use trailql_detect::{alert, correlate, Correlation, DetectionsTable, Feed};
 use trailql_investigate::{html, TextTable};
-use trailql_rules::{pack, Correlator, Detector, Placeholders, RuleSet};
+use trailql_rules::{pack, Correlator, Detector, Placeholders, RuleSet, Selection};
 
 use crate::args::{DetectArgs, Format, RuleArgs};
 use crate::{investigate, output, s3_options, scan_options, summary};
@@ -234,21 +234,18 @@ pub(crate) fn rules(
             .map_err(|p| anyhow::anyhow!("--placeholders {p}"))?
             .apply(&mut set);
     }
-    // LevelArg lists the levels lowest first, as alert::LEVELS does.
-    let min = a.level.map(|l| l as u8);
-    set.rules.retain(|r| {
-        min.is_none_or(|m| alert::level_rank(r.rule.level) >= m)
-            && (a.tags.is_empty()
-                || r.rule.tags.iter().any(|t| {
-                    a.tags.iter().any(|want| {
-                        t.eq_ignore_ascii_case(want)
-                            || t.to_ascii_lowercase()
-                                .starts_with(&format!("{}.", want.to_ascii_lowercase()))
-                    })
-                }))
-    });
+    // LevelArg lists the levels lowest first, as alert::LEVELS does. A kept correlation keeps
+    // the rules it counts, whatever their level, their own alerts hidden.
+    let selection = Selection {
+        min_level: a.level.map(|l| l as u8),
+        tags: a.tags.clone(),
+    };
+    selection.apply(&mut set);
     let (detector, compile_problems) = Detector::new(&set);
-    let (correlator, correlation_problems) = Correlator::new(&set, &detector);
+    let (mut correlator, correlation_problems) = Correlator::new(&set, &detector);
+    if let Some(c) = &mut correlator {
+        selection.hide_unwanted(&detector, c);
+    }
     let problems: Vec<String> = set
         .problems
         .iter()

@@ -165,6 +165,14 @@ impl Correlator {
         &self.hidden
     }
 
+    /// Hide the own alerts of rule `rule` if it feeds a correlation (a rule that feeds none is
+    /// not hidden: it would run for nothing).
+    pub fn hide(&mut self, rule: usize) {
+        if self.feeds.get(rule).copied().unwrap_or(false) {
+            self.hidden[rule] = true;
+        }
+    }
+
     /// The fields the correlations need of a record they are fed (`None`: all of it): a
     /// record cut down to them ([`Paths::cut`]) feeds them exactly as the whole one.
     pub fn paths(&self) -> Option<&Paths> {

@@ -11,6 +11,7 @@ pub mod literals;
 pub mod load;
 pub mod pack;
 pub mod placeholders;
+pub mod select;
 pub mod slim;
 
 pub use alert::Alert;
@@ -21,4 +22,5 @@ pub use literals::Needle;
 pub use load::{Origin, Problem, RuleSet};
 pub use placeholders::Placeholders;
 pub use rsigma_parser::Level;
+pub use select::Selection;
 pub use slim::Paths;

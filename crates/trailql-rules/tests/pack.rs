@@ -301,3 +301,86 @@ fn correlation_windows_saved_and_restored_in_a_new_correlator_go_on_counting() {
     assert!(other.restore(serde_json::json!({"windows": 3})).is_err());
     assert_eq!(other.open_groups(), 0);
 }
+
+/// `--level high` reports the high correlations, so it keeps the informational rules they count
+/// (hidden), and leaves out the medium correlations and rules.
+#[test]
+fn a_level_keeps_the_correlations_above_it_and_the_rules_they_count_hidden() {
+    use trailql_rules::alert::{level_name, level_rank};
+    use trailql_rules::{Level, Selection};
+    let selection = Selection {
+        min_level: Some(level_rank(Some(Level::High))),
+        tags: Vec::new(),
+    };
+    let mut set = pack::builtin();
+    selection.apply(&mut set);
+    let (detector, problems) = Detector::new(&set);
+    assert!(problems.is_empty(), "{problems:#?}");
+    let (correlator, problems) = trailql_rules::Correlator::new(&set, &detector);
+    assert!(problems.is_empty(), "{problems:#?}");
+    let mut correlator = correlator.expect("the pack has high correlations");
+    selection.hide_unwanted(&detector, &mut correlator);
+
+    let titles: Vec<&str> = correlator
+        .correlations()
+        .iter()
+        .map(|c| c.title.as_str())
+        .collect();
+    assert!(titles.contains(&"One principal denied on many different APIs"));
+    assert!(!titles.contains(&"Burst of access denied errors for one principal"));
+    for c in correlator.correlations() {
+        assert!(
+            level_rank(c.level) >= level_rank(Some(Level::High)),
+            "{}",
+            c.title
+        );
+    }
+    // Every rule below high is there only as a hidden feeder.
+    let denied = detector
+        .rules()
+        .iter()
+        .position(|r| r.title == "Access denied")
+        .expect("the rule the high correlation counts");
+    for (i, r) in detector.rules().iter().enumerate() {
+        if level_rank(r.level) < level_rank(Some(Level::High)) {
+            assert!(
+                correlator.feeds()[i] && correlator.hidden()[i],
+                "{} ({}) runs at --level high",
+                r.title,
+                level_name(r.level)
+            );
+        } else {
+            assert!(!correlator.hidden()[i], "{}", r.title);
+        }
+    }
+    // And the correlation fires: one principal denied on ten different APIs.
+    let t0 = 1_722_500_000;
+    let mut fired = Vec::new();
+    for k in 0..10 {
+        let record = serde_json::json!({"eventName": format!("List{k}"), "errorCode": "AccessDenied",
+            "userIdentity": {"arn": "arn:aws:sts::1:assumed-role/web/i-1"}});
+        let hits: Vec<usize> = detector.evaluate(&record).iter().map(|h| h.rule).collect();
+        assert_eq!(hits, [denied]);
+        fired.extend(correlator.feed(&record, &hits, t0 + k * 10));
+    }
+    let fired: Vec<&str> = fired.iter().map(|f| f.title.as_str()).collect();
+    assert_eq!(fired, ["One principal denied on many different APIs"]);
+
+    // A tag selects the same way: the CloudTrail rule, nothing of discovery.
+    let selection = Selection {
+        min_level: None,
+        tags: vec!["attack.t1562.008".into()],
+    };
+    let mut set = pack::builtin();
+    selection.apply(&mut set);
+    assert!(set.correlations.is_empty());
+    assert!(set
+        .rules
+        .iter()
+        .any(|r| r.rule.title == "CloudTrail logging stopped, deleted or narrowed"));
+    assert!(set.rules.iter().all(|r| r
+        .rule
+        .tags
+        .iter()
+        .any(|t| t.starts_with("attack.t1562.008"))));
+}
