@@ -500,8 +500,8 @@ pub struct RuleArgs {
     /// Run only the --rules given, not the bundled pack.
     #[arg(long, help_heading = "Rules")]
     pub no_builtin: bool,
-    /// Only rules and correlations of this level or above (a correlation keeps the rules it
-    /// counts, their own alerts hidden).
+    /// Only rules and correlations of this level or above (a correlation keeps the rules and
+    /// correlations it counts, their own alerts hidden).
     #[arg(long, value_enum, value_name = "LEVEL", help_heading = "Rules")]
     pub level: Option<LevelArg>,
     /// Only rules and correlations with this tag, or a tag under it (attack.t1562 takes

@@ -163,8 +163,13 @@ fn rules_text(detector: &Detector, correlator: Option<&Correlator>, hidden: &[bo
         ));
     }
     for c in correlator.map(|c| c.correlations()).unwrap_or_default() {
+        let note = if c.hidden {
+            ", for correlations only"
+        } else {
+            ""
+        };
         lines.push(format!(
-            "{:<13} {} (correlation)  [{}]",
+            "{:<13} {} (correlation{note})  [{}]",
             alert::level_name(c.level),
             c.title,
             c.origin
@@ -297,7 +302,14 @@ fn list(detector: &Detector, correlator: Option<&Correlator>, a: &DetectArgs) ->
             Some(alert::level_name(c.level).to_string()),
             Some(c.title.clone()),
             Some(c.id.clone()),
-            Some("correlation".to_string()),
+            Some(
+                if c.hidden {
+                    "correlation (for correlations only)"
+                } else {
+                    "correlation"
+                }
+                .to_string(),
+            ),
             Some(c.tags.join(", ")),
             Some(c.origin.to_string()),
         ]);

@@ -26,6 +26,25 @@ pub struct CorrelationInfo {
     pub level: Option<Level>,
     pub tags: Vec<String>,
     pub origin: Origin,
+    /// Its own alerts are hidden: it runs only for a correlation that counts it
+    /// ([`Correlator::hide_correlation`]).
+    pub hidden: bool,
+}
+
+/// What a rule or correlation is referred to by in a correlation's `rules:`: its id and its
+/// name, where it has them.
+pub fn names<'a>(
+    id: &'a Option<String>,
+    name: &'a Option<String>,
+) -> impl Iterator<Item = &'a str> {
+    id.iter().chain(name).map(String::as_str)
+}
+
+/// The id the correlation engine is given for a rule or correlation: its own, or else its name.
+/// The engine links a match (or a correlation that fired) to the correlations that name it
+/// through its id, so one named but without an id would otherwise feed nothing, silently.
+fn engine_id(id: &Option<String>, name: &Option<String>) -> Option<String> {
+    id.clone().or_else(|| name.clone())
 }
 
 /// A correlation that fired on the record just fed.
@@ -79,10 +98,6 @@ impl Correlator {
             return (None, problems);
         }
         let rules = detector.sigma();
-        // A correlation names rules (and other correlations) by name or id.
-        let names = |r: &rsigma_parser::SigmaRule| -> Vec<String> {
-            r.id.iter().chain(&r.name).cloned().collect()
-        };
         let mut feeds = vec![false; rules.len()];
         let mut generated = vec![false; rules.len()];
         // Once a group fires, its window starts again: a burst of 25 reads over a threshold of
@@ -93,7 +108,9 @@ impl Correlator {
         });
         let mut correlations = Vec::new();
         for (corr, origin) in &set.correlations {
-            if let Err(e) = engine.add_correlation(corr) {
+            let mut corr = corr.clone();
+            corr.id = engine_id(&corr.id, &corr.name);
+            if let Err(e) = engine.add_correlation(&corr) {
                 problems.push(Problem {
                     origin: origin.clone(),
                     reason: format!("correlation {:?} does not compile: {e}", corr.title),
@@ -101,7 +118,8 @@ impl Correlator {
                 continue;
             }
             for (i, r) in rules.iter().enumerate() {
-                if names(r).iter().any(|n| corr.rules.contains(n)) {
+                // A correlation names rules (and other correlations) by id or name.
+                if names(&r.id, &r.name).any(|n| corr.rules.iter().any(|c| c == n)) {
                     feeds[i] = true;
                     generated[i] |= corr.generate;
                 }
@@ -112,11 +130,14 @@ impl Correlator {
                 level: corr.level,
                 tags: corr.tags.clone(),
                 origin: origin.clone(),
+                hidden: false,
             });
         }
         for (i, r) in rules.iter().enumerate() {
             if feeds[i] {
-                if let Err(e) = engine.add_rule(r) {
+                let mut r = r.clone();
+                r.id = engine_id(&r.id, &r.name);
+                if let Err(e) = engine.add_rule(&r) {
                     problems.push(Problem {
                         origin: detector.rules()[i].origin.clone(),
                         reason: format!("rule {:?} does not compile for correlation: {e}", r.title),
@@ -173,6 +194,14 @@ impl Correlator {
         }
     }
 
+    /// Hide the own alerts of the correlation with id `id` (as [`CorrelationInfo::id`]): it
+    /// still counts, and a correlation that counts it still fires.
+    pub fn hide_correlation(&mut self, id: &str) {
+        for c in self.correlations.iter_mut().filter(|c| c.id == id) {
+            c.hidden = true;
+        }
+    }
+
     /// The fields the correlations need of a record they are fed (`None`: all of it): a
     /// record cut down to them ([`Paths::cut`]) feeds them exactly as the whole one.
     pub fn paths(&self) -> Option<&Paths> {
@@ -222,17 +251,22 @@ impl Correlator {
             // Only what the detector (with its filters) reported.
             .filter(|r| index_of(&r.header.custom_attributes).is_some_and(|i| hits.contains(&i)))
             .collect();
+        let correlations = &self.correlations;
         self.engine
             .process_with_detections(&event, detections, timestamp_secs)
             .into_iter()
             .filter_map(|r| {
                 let c = r.as_correlation()?;
+                let id = r
+                    .header
+                    .rule_id
+                    .clone()
+                    .unwrap_or_else(|| r.header.rule_title.clone());
+                if correlations.iter().any(|c| c.hidden && c.id == id) {
+                    return None;
+                }
                 Some(Fired {
-                    id: r
-                        .header
-                        .rule_id
-                        .clone()
-                        .unwrap_or_else(|| r.header.rule_title.clone()),
+                    id,
                     title: r.header.rule_title.clone(),
                     level: r.header.level,
                     tags: r.header.tags.clone(),
