@@ -48,10 +48,12 @@ pub fn index(name: &str) -> usize {
         .expect("a column of the lake schema")
 }
 
-/// zstd, page statistics (page-index pruning on `eventtime`), standard nested-type names (lists
-/// as `element`, maps as `key_value`, which Athena, Spark and Trino expect), no dictionary for
-/// the per-row unique texts, and a bloom filter on `eventid` (a lookup by id reads only the
-/// file holding it; sized for a row group, then folded to the rows written).
+/// zstd, statistics per row group on every column and per page on `eventtime` only (page-index
+/// pruning by time; in files sorted by time the other columns' pages span all their values, so
+/// their page statistics would be read and parsed without pruning), standard nested-type names
+/// (lists as `element`, maps as `key_value`, which Athena, Spark and Trino expect), no
+/// dictionary for the per-row unique texts, and a bloom filter on `eventid` (a lookup by id
+/// reads only the file holding it; sized for a row group, then folded to the rows written).
 ///
 /// `eventjson` is zstd level 1: on CloudTrail's JSON it is faster than level 3 and, with
 /// Parquet's page-sized blocks, as small (measured: 7.47x against 7.35x on a bench partition).
@@ -63,7 +65,8 @@ pub fn writer_properties() -> WriterProperties {
         .set_column_compression(unique(EVENTJSON), zstd(1))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_coerce_types(true)
-        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_column_statistics_enabled(unique(EVENTTIME), EnabledStatistics::Page)
         .set_column_dictionary_enabled(unique(EVENTJSON), false)
         .set_column_dictionary_enabled(unique(EVENTID), false)
         .set_column_dictionary_enabled(unique("requestid"), false)
