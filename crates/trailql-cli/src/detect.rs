@@ -146,33 +146,37 @@ fn write_report(
         .with_context(|| format!("cannot write the report to {}", path.display()))
 }
 
+/// What a rule is, as `--list` and the report's rule list say it.
+fn kind(correlation: bool, hidden: bool) -> &'static str {
+    match (correlation, hidden) {
+        (false, false) => "detection",
+        (false, true) => "detection (for correlations only)",
+        (true, false) => "correlation",
+        (true, true) => "correlation (for correlations only)",
+    }
+}
+
 /// The rules a run used, one a line, for the report.
 fn rules_text(detector: &Detector, correlator: Option<&Correlator>, hidden: &[bool]) -> String {
+    let line = |level: &str, title: &str, kind: &str, origin: &dyn std::fmt::Display| {
+        format!("{level:<13} {title} · {kind}  [{origin}]")
+    };
     let mut lines = Vec::new();
     for (i, r) in detector.rules().iter().enumerate() {
-        let note = if hidden.get(i).copied().unwrap_or(false) {
-            " (for correlations only)"
-        } else {
-            ""
-        };
-        lines.push(format!(
-            "{:<13} {}{note}  [{}]",
+        let hidden = hidden.get(i).copied().unwrap_or(false);
+        lines.push(line(
             alert::level_name(r.level),
-            r.title,
-            r.origin
+            &r.title,
+            kind(false, hidden),
+            &r.origin,
         ));
     }
     for c in correlator.map(|c| c.correlations()).unwrap_or_default() {
-        let note = if c.hidden {
-            ", for correlations only"
-        } else {
-            ""
-        };
-        lines.push(format!(
-            "{:<13} {} (correlation{note})  [{}]",
+        lines.push(line(
             alert::level_name(c.level),
-            c.title,
-            c.origin
+            &c.title,
+            kind(true, c.hidden),
+            &c.origin,
         ));
     }
     lines.join("\n")
@@ -267,7 +271,7 @@ pub(crate) fn rules(
             );
         }
         for p in &problems {
-            eprintln!("warning: rule: {p}");
+            eprintln!("warning: {p} (the run goes on without it; --strict stops instead)");
         }
     }
     if !quiet && !set.skipped.is_empty() {
@@ -284,10 +288,7 @@ pub(crate) fn rules(
 fn list(detector: &Detector, correlator: Option<&Correlator>, a: &DetectArgs) -> Result<ExitCode> {
     let mut t = TextTable::new(&["level", "title", "id", "kind", "tags", "file"]);
     for (i, r) in detector.rules().iter().enumerate() {
-        let kind = match correlator {
-            Some(c) if c.hidden()[i] => "detection (for correlations only)",
-            _ => "detection",
-        };
+        let kind = kind(false, correlator.is_some_and(|c| c.hidden()[i]));
         t.rows.push(vec![
             Some(alert::level_name(r.level).to_string()),
             Some(r.title.clone()),
@@ -302,14 +303,7 @@ fn list(detector: &Detector, correlator: Option<&Correlator>, a: &DetectArgs) ->
             Some(alert::level_name(c.level).to_string()),
             Some(c.title.clone()),
             Some(c.id.clone()),
-            Some(
-                if c.hidden {
-                    "correlation (for correlations only)"
-                } else {
-                    "correlation"
-                }
-                .to_string(),
-            ),
+            Some(kind(true, c.hidden).to_string()),
             Some(c.tags.join(", ")),
             Some(c.origin.to_string()),
         ]);

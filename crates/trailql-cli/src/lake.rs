@@ -154,9 +154,8 @@ async fn compact(a: LakeCompactArgs) -> Result<ExitCode> {
     }
     for u in &r.unreadable {
         eprintln!(
-            "warning: {}/{}: {}; left as it is; to restore its rows, {}",
-            lake.url,
-            lake.relative(&u.file.location),
+            "warning: {}: {}; left as it is; to restore its rows, {}",
+            lake.shown(&u.file.location),
             u.reason,
             trailql_lake::footers::restore()
         );

@@ -195,6 +195,15 @@ async fn damaged(ctx: &SessionContext, lake: &Lake, files: &[ObjectMeta]) -> Vec
     bad
 }
 
+/// `files` but the `bad` ones.
+fn without(files: &[ObjectMeta], bad: &[Unreadable]) -> Vec<ObjectMeta> {
+    files
+        .iter()
+        .filter(|f| !bad.iter().any(|u| u.file.location == f.location))
+        .cloned()
+        .collect()
+}
+
 /// Compact every partition holding more than one file.
 pub async fn compact(lake: &Lake) -> Result<CompactReport> {
     let started = Instant::now();
@@ -209,7 +218,7 @@ pub async fn compact(lake: &Lake) -> Result<CompactReport> {
         report.files_before += files.len() as u64;
         if files.len() >= 2 {
             let bad = footers::unreadable(lake.store().clone(), &files, None, None).await;
-            files.retain(|f| !bad.iter().any(|u| u.file.location == f.location));
+            files = without(&files, &bad);
             report.files_after += bad.len() as u64;
             report.unreadable.extend(bad);
         }
@@ -236,11 +245,7 @@ pub async fn compact(lake: &Lake) -> Result<CompactReport> {
                         if bad.is_empty() {
                             return Err(e);
                         }
-                        let rest: Vec<ObjectMeta> = chunk
-                            .iter()
-                            .filter(|f| !bad.iter().any(|u| u.file.location == f.location))
-                            .cloned()
-                            .collect();
+                        let rest = without(chunk, &bad);
                         report.files_after += bad.len() as u64;
                         report.unreadable.extend(bad);
                         if rest.len() < 2 {

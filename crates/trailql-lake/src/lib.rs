@@ -50,9 +50,26 @@ pub fn engine(lake: &Lake, s3: Option<Arc<S3Client>>, options: &ScanOptions) -> 
     engine
         .ctx
         .remove_optimizer_rule("push_down_leaf_projections");
+    if matches!(lake.url, LakeUrl::Local(_)) {
+        // A local file is read in as many reads as it takes at little cost each, so its footer
+        // is read in one that holds it, not in DataFusion's 512 KiB, sized for S3's round trips
+        // (a synced bench file's footer, page index and bloom filter: 36-49 KiB; measured on the
+        // 189-file bench lake: needle and aggregate about 10% faster).
+        let state = engine.ctx.state_ref();
+        let mut state = state.write();
+        state
+            .config_mut()
+            .options_mut()
+            .execution
+            .parquet
+            .metadata_size_hint = Some(LOCAL_FOOTER_HINT);
+    }
     lake.register(&engine.ctx)?;
     Ok(engine)
 }
+
+/// The bytes read from the end of a local lake file to find its footer.
+const LOCAL_FOOTER_HINT: usize = 64 << 10;
 
 /// The accounts, regions and days a lake holds, for its DDL.
 pub async fn shape(lake: &Lake) -> Result<LakeShape> {

@@ -142,6 +142,16 @@ impl Lake {
         }
     }
 
+    /// A file of the lake (a path in its store) as messages name it: its full local path, or its
+    /// `s3://` URL; as a query's warnings name it ([`crate::damage`]).
+    pub fn shown(&self, p: &Path) -> String {
+        match (&self.url, &self.dir) {
+            (_, Some(dir)) => dir.join(p.as_ref()).display().to_string(),
+            (LakeUrl::S3(u), None) => format!("s3://{}/{p}", u.bucket),
+            (LakeUrl::Local(_), None) => unreachable!("a local lake has its folder"),
+        }
+    }
+
     /// The URL DataFusion lists the lake's Parquet files under.
     pub fn listing_url(&self) -> Result<ListingTableUrl> {
         match (&self.url, &self.dir) {

@@ -492,6 +492,16 @@ async fn a_damaged_lake_file_is_left_out_and_named_and_the_others_still_answer()
         .collect();
     left.sort();
     assert_eq!(left, damaged);
+    // Named as the query's warnings name them: by their full path.
+    for u in &r.unreadable {
+        let shown = lake.shown(&u.file.location);
+        assert!(
+            [&cut, &junk, &pages]
+                .iter()
+                .any(|f| f.to_string_lossy() == shown),
+            "{shown}"
+        );
+    }
     let found = r
         .unreadable
         .iter()
