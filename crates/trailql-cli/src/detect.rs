@@ -327,6 +327,7 @@ pub fn run(a: DetectArgs) -> Result<ExitCode> {
     let scope = investigate::scope(&a.scope)?;
     let started = Instant::now();
     let mut options = trailql_detect::scan_options(&detector, scan_options(&a.scan)?);
+    let prefilter = options.prefilter;
     // Alerts are sorted by a sort that spills past this, so that memory does not grow with them.
     options.memory_limit = Some(SORT_MEMORY);
     let rt = crate::runtime()?;
@@ -353,6 +354,11 @@ pub fn run(a: DetectArgs) -> Result<ExitCode> {
 
     let detector = Arc::new(detector);
     let mut table = DetectionsTable::new(detector.clone(), scope, engine.report.clone());
+    // A raw trail's scan rules out the records no rule can match as it decodes (the options
+    // above); a lake's cannot, so there the rules do (`--no-prefilter`: neither).
+    if !(prefilter && engine.report.reads_lake()) {
+        table = table.without_record_prefilter();
+    }
     let counts = table.counts();
     let hidden = correlator
         .as_ref()

@@ -23,6 +23,7 @@ use datafusion::physical_plan::{
     SendableRecordBatchStream,
 };
 use futures::StreamExt;
+use trailql_decode::Prefilter;
 use trailql_investigate::table::text_schema;
 use trailql_rules::Detector;
 use trailql_sql::ScanReport;
@@ -108,6 +109,8 @@ pub struct DetectExec {
     counts: Arc<Counts>,
     feed: Option<Arc<Feed>>,
     projection: Option<Vec<usize>>,
+    /// Rules out records no rule can match, when the scan has not (a lake's).
+    prefilter: Option<Arc<Prefilter>>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
 }
@@ -150,9 +153,16 @@ impl DetectExec {
             report,
             feed,
             projection,
+            prefilter: None,
             schema,
             properties: Arc::new(properties),
         })
+    }
+
+    /// Evaluate only the records `prefilter` lets through (for a scan that does not apply it).
+    pub fn with_prefilter(mut self, prefilter: Option<Prefilter>) -> DetectExec {
+        self.prefilter = prefilter.map(Arc::new);
+        self
     }
 }
 
@@ -194,6 +204,7 @@ impl ExecutionPlan for DetectExec {
             counts: self.counts.clone(),
             feed: self.feed.clone(),
             projection: self.projection.clone(),
+            prefilter: self.prefilter.clone(),
             schema: self.schema.clone(),
             properties: self.properties.clone(),
         }))
@@ -219,6 +230,7 @@ impl ExecutionPlan for DetectExec {
             counts: self.counts.clone(),
             feed: self.feed.clone(),
             projection: self.projection.clone(),
+            prefilter: self.prefilter.clone(),
             schema: self.schema.clone(),
             batch_size,
         };
@@ -267,6 +279,7 @@ struct Run {
     counts: Arc<Counts>,
     feed: Option<Arc<Feed>>,
     projection: Option<Vec<usize>>,
+    prefilter: Option<Arc<Prefilter>>,
     /// The columns [`Run::batch`] makes (those of `projection`).
     schema: SchemaRef,
     batch_size: usize,
@@ -324,6 +337,11 @@ fn evaluate(batch: &RecordBatch, run: &Run, alerts: &mut Vec<Pending>) -> Result
     for i in 0..batch.num_rows() {
         if json.is_null(i) {
             continue;
+        }
+        if let Some(p) = &run.prefilter {
+            if !p.may_match_record(json.value(i).as_bytes()) {
+                continue;
+            }
         }
         let file = path.is_valid(i).then(|| path.value(i));
         let parsed = match &run.paths {

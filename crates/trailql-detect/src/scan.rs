@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use datafusion::common::Result;
 use datafusion::execution::context::SessionState;
+use trailql_decode::Prefilter;
+use trailql_investigate::queries::quote;
 use trailql_investigate::Scope;
 use trailql_rules::{Detector, Needle};
 use trailql_sql::{ScanOptions, ScanReport};
@@ -35,19 +37,74 @@ fn prefilter(needles: &[Needle]) -> Option<trailql_decode::Words> {
     trailql_decode::Words::with_fields(words, fields)
 }
 
-/// The statement the scan runs.
-pub fn statement(scope: &Scope) -> String {
+/// Top-level text columns CloudTrail always writes as strings: a needle on one of them is a
+/// condition on the column.
+const NEEDLE_COLUMNS: [&str; 8] = [
+    "eventname",
+    "eventsource",
+    "errorcode",
+    "eventtype",
+    "awsregion",
+    "sourceipaddress",
+    "useragent",
+    "recipientaccountid",
+];
+
+/// A condition on the table's columns that every record some rule can match meets, when each
+/// needle is a value of one of [`NEEDLE_COLUMNS`] (`None` otherwise: words must be searched for
+/// in the record's text). A lake's reader evaluates it on those columns and decodes `eventjson`
+/// only for the rows that pass.
+pub fn needle_condition(needles: &[Needle]) -> Option<String> {
+    let mut by_column: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for n in needles {
+        let Needle::Field(path, value) = n else {
+            return None;
+        };
+        let path = path.to_ascii_lowercase();
+        let column = NEEDLE_COLUMNS.iter().find(|c| **c == path)?;
+        // The needle ignores ASCII case, as `lower` does (and more: a superset is safe).
+        by_column
+            .entry(column)
+            .or_default()
+            .push(quote(&value.to_ascii_lowercase()));
+    }
+    if by_column.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = by_column
+        .into_iter()
+        .map(|(column, mut values)| {
+            values.sort();
+            values.dedup();
+            format!("lower({column}) IN ({})", values.join(", "))
+        })
+        .collect();
+    Some(format!("({})", parts.join(" OR ")))
+}
+
+/// The statement the scan runs: the records in `scope`, and meeting `needles` (a
+/// [`needle_condition`]) when given.
+pub fn statement(scope: &Scope, needles: Option<&str>) -> String {
     let mut sql = String::from("SELECT eventjson, \"$path\" FROM cloudtrail_logs");
-    if let Some(c) = scope.condition() {
+    let conditions: Vec<String> = scope
+        .condition()
+        .into_iter()
+        .chain(needles.map(String::from))
+        .collect();
+    if !conditions.is_empty() {
         sql.push_str("\nWHERE ");
-        sql.push_str(&c);
+        sql.push_str(&conditions.join("\n  AND "));
     }
     sql
 }
 
 /// The plan that runs `detector` over the `cloudtrail_logs` of `state` within `scope`: each
 /// partition of the scan evaluates its own records, on its own core, and emits their alerts
-/// (columns [`crate::exec::alert_schema`], or those of `projection`).
+/// (columns [`crate::exec::alert_schema`], or those of `projection`). With `record_prefilter`,
+/// a record whose text holds none of the rules' needles is not parsed, and over a lake the
+/// needles are also a condition on its columns where they can be ([`needle_condition`]), so its
+/// reader decodes `eventjson` only for the rows that meet it.
+#[allow(clippy::too_many_arguments)]
 pub async fn plan(
     state: &SessionState,
     report: Arc<ScanReport>,
@@ -56,17 +113,29 @@ pub async fn plan(
     feed: Option<Arc<Feed>>,
     scope: &Scope,
     projection: Option<Vec<usize>>,
+    record_prefilter: bool,
 ) -> Result<DetectExec> {
-    let plan = state.create_logical_plan(&statement(scope)).await?;
+    let needles = detector.words().filter(|_| record_prefilter);
+    let condition = needles
+        .filter(|_| report.reads_lake())
+        .and_then(needle_condition);
+    let prefilter = needles
+        .and_then(prefilter)
+        .and_then(|w| Prefilter::with_words(Vec::new(), Some(w)));
+    let plan = state
+        .create_logical_plan(&statement(scope, condition.as_deref()))
+        .await?;
     let input = state.create_physical_plan(&plan).await?;
-    DetectExec::new(input, detector, report, counts, feed, projection)
+    Ok(
+        DetectExec::new(input, detector, report, counts, feed, projection)?
+            .with_prefilter(prefilter),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::Value;
-    use trailql_decode::Prefilter;
     use trailql_rules::{pack, RuleSet};
 
     /// The prefilter `detect` gives the decoder for `set`'s rules.
@@ -89,6 +158,40 @@ mod tests {
                 f.words().map(|w| w.words().to_vec())
             );
         }
+    }
+
+    #[test]
+    fn needles_on_text_columns_become_a_condition_and_others_do_not() {
+        let field = |p: &str, v: &str| Needle::Field(p.into(), v.into());
+        assert_eq!(
+            needle_condition(&[
+                field("eventName", "StopLogging"),
+                field("eventSource", "cloudtrail.amazonaws.com"),
+                field("EVENTNAME", "DeleteTrail"),
+                field("errorCode", "O'Brien"),
+                field("eventName", "stoplogging"),
+            ])
+            .as_deref(),
+            Some(
+                "(lower(errorcode) IN ('o''brien') \
+                 OR lower(eventname) IN ('deletetrail', 'stoplogging') \
+                 OR lower(eventsource) IN ('cloudtrail.amazonaws.com'))"
+            )
+        );
+        // A word, or a field that is not a top-level text column, is searched for in the text.
+        assert_eq!(
+            needle_condition(&[field("eventName", "X"), Needle::Word("secret".into())]),
+            None
+        );
+        assert_eq!(
+            needle_condition(&[field("userIdentity.type", "Root")]),
+            None
+        );
+        assert_eq!(needle_condition(&[]), None);
+        assert_eq!(
+            statement(&Scope::default(), Some("(lower(eventname) IN ('x'))")),
+            "SELECT eventjson, \"$path\" FROM cloudtrail_logs\nWHERE (lower(eventname) IN ('x'))"
+        );
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub struct DetectionsTable {
     feed: Option<Arc<Feed>>,
     /// The rule set whose correlations a scan runs (over the alerts, sorted by time).
     correlations: Option<Arc<RuleSet>>,
+    /// Records no rule can match are ruled out before they are parsed ([`plan`]).
+    record_prefilter: bool,
     schema: SchemaRef,
 }
 
@@ -54,8 +56,16 @@ impl DetectionsTable {
             report,
             feed: None,
             correlations: None,
+            record_prefilter: true,
             schema: alert_schema(false),
         }
+    }
+
+    /// Parse and evaluate every record the scan yields: its scan rules records out already (a
+    /// raw trail's, given [`crate::scan_options`]), or none are to be (`--no-prefilter`).
+    pub fn without_record_prefilter(mut self) -> DetectionsTable {
+        self.record_prefilter = false;
+        self
     }
 
     /// Also run the correlations of `set` (whose rules `detector` compiled): each scan feeds
@@ -143,6 +153,7 @@ impl TableProvider for DetectionsTable {
                 self.feed.clone(),
                 &self.scope,
                 inner,
+                self.record_prefilter,
             )
             .await?,
         );

@@ -159,6 +159,12 @@ impl ScanReport {
         let _ = self.lake.set(url);
     }
 
+    /// Whether the table reads a lake (whose scan does not apply [`crate::ScanOptions`]'s
+    /// record prefilter).
+    pub fn reads_lake(&self) -> bool {
+        self.lake.get().is_some()
+    }
+
     /// Count this run's S3 requests in the report.
     pub fn attach_s3(&self, stats: Arc<S3Stats>) {
         let _ = self.s3.set(stats);
