@@ -4,8 +4,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
 use datafusion::execution::context::SessionState;
+use trailql_decode::schema::{data_type, record_specs};
 use trailql_decode::Prefilter;
 use trailql_investigate::queries::quote;
 use trailql_investigate::Scope;
@@ -50,21 +52,50 @@ const NEEDLE_COLUMNS: [&str; 8] = [
     "recipientaccountid",
 ];
 
+/// The struct column whose text fields (`userIdentity.type`, `…sessionIssuer.arn`) are values,
+/// never JSON text: a needle on one of them is a condition on the field.
+const NEEDLE_STRUCT: &str = "useridentity";
+
+/// The SQL of the column or struct field a needle's dotted `path` names (any case), when it is
+/// one a needle can be a condition on.
+fn needle_column(path: &str) -> Option<String> {
+    let mut parts = path.split('.').map(str::to_ascii_lowercase);
+    let first = parts.next()?;
+    if NEEDLE_COLUMNS.contains(&first.as_str()) {
+        return parts.next().is_none().then_some(first);
+    }
+    if first != NEEDLE_STRUCT {
+        return None;
+    }
+    let spec = record_specs().iter().find(|s| s.name == NEEDLE_STRUCT)?;
+    let mut sql = first.clone();
+    let mut data_type = data_type(spec);
+    let mut depth = 0;
+    for part in parts {
+        let DataType::Struct(fields) = &data_type else {
+            return None;
+        };
+        let field = fields.iter().find(|f| f.name() == &part)?.clone();
+        sql.push_str(&format!("[{}]", quote(field.name())));
+        data_type = field.data_type().clone();
+        depth += 1;
+    }
+    (depth > 0 && data_type == DataType::Utf8).then_some(sql)
+}
+
 /// A condition on the table's columns that every record some rule can match meets, when each
-/// needle is a value of one of [`NEEDLE_COLUMNS`] (`None` otherwise: words must be searched for
-/// in the record's text). A lake's reader evaluates it on those columns and decodes `eventjson`
-/// only for the rows that pass.
+/// needle is a value of a column or field [`needle_column`] knows (`None` otherwise: words must
+/// be searched for in the record's text). A lake's reader evaluates it on those columns and
+/// decodes `eventjson` only for the rows that pass.
 pub fn needle_condition(needles: &[Needle]) -> Option<String> {
-    let mut by_column: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut by_column: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for n in needles {
         let Needle::Field(path, value) = n else {
             return None;
         };
-        let path = path.to_ascii_lowercase();
-        let column = NEEDLE_COLUMNS.iter().find(|c| **c == path)?;
         // The needle ignores ASCII case, as `lower` does (and more: a superset is safe).
         by_column
-            .entry(column)
+            .entry(needle_column(path)?)
             .or_default()
             .push(quote(&value.to_ascii_lowercase()));
     }
@@ -183,10 +214,27 @@ mod tests {
             needle_condition(&[field("eventName", "X"), Needle::Word("secret".into())]),
             None
         );
+        // A text field of `userIdentity` is one too; a struct, or a field it lacks, is not.
         assert_eq!(
-            needle_condition(&[field("userIdentity.type", "Root")]),
-            None
+            needle_condition(&[
+                field("userIdentity.type", "Root"),
+                field("userIdentity.sessionContext.sessionIssuer.type", "Role"),
+            ])
+            .as_deref(),
+            Some(
+                "(lower(useridentity['sessioncontext']['sessionissuer']['type']) IN ('role') \
+                 OR lower(useridentity['type']) IN ('root'))"
+            )
         );
+        for path in [
+            "userIdentity",
+            "userIdentity.sessionContext",
+            "userIdentity.nosuchfield",
+            "requestParameters.bucketName",
+            "eventName.x",
+        ] {
+            assert_eq!(needle_condition(&[field(path, "x")]), None, "{path}");
+        }
         assert_eq!(needle_condition(&[]), None);
         assert_eq!(
             statement(&Scope::default(), Some("(lower(eventname) IN ('x'))")),
