@@ -245,7 +245,7 @@ def main():
         if a.write:
             replace_in_benchmarks(table, ("| lake ",), lines, (
                 LAKE_MARK, "  - needle on", "  - aggregate on", "  - lookup by eventid on",
-                "  - on the lake as sync", "  - `lake compact`"))
+                "  - on the lake as sync", "  - `lake compact`", "  - `detect` (the bundled pack"))
         return 0 if lake["agree"] else 1
     if a.detect_only:
         trail_facts(a)
@@ -720,8 +720,30 @@ def lake_bench(a, glob, gz_bytes):
     rows.append(("lake compact", "trailql", c_wall, c_cpu, c_rss))
     q_rows, agree2 = lake_queries(a, lake, event_id, " (compacted)")
     rows += q_rows
-    return {"rows": rows, "resync": resync, "bytes": size, "agree": agree and agree2, "files": files,
-            "compacted_files": c_files, "raw_id": raw_id[1:4]}
+    d_rows, same_alerts = lake_detect(a, lake)
+    rows += d_rows
+    return {"rows": rows, "resync": resync, "bytes": size, "agree": agree and agree2 and same_alerts,
+            "files": files, "compacted_files": c_files, "raw_id": raw_id[1:4], "same_alerts": same_alerts}
+
+
+def lake_detect(a, lake):
+    """`trailql detect` (the bundled pack) on `lake` and on the raw trail, taking turns, alerts
+    to a file. Rows (query, tool, wall, cpu, rss) and whether the alerts are the same."""
+    out = Path(tempfile.mkdtemp(prefix="trailql-lake-detect-"))
+    runs = {"lake": [], "raw": []}
+    srcs = {"lake": lake, "raw": a.data / "AWSLogs"}
+    for _ in range(a.runs):
+        for k in ["lake", "raw"]:
+            runs[k].append(timed([str(TRAILQL), "detect", "--format", "csv", "-q", "-s", str(srcs[k]),
+                                  "--output", str(out / f"{k}.csv")]))
+    alerts = {k: sorted(open(out / f"{k}.csv").read().splitlines()) for k in srcs}
+    shutil.rmtree(out)
+    same = alerts["lake"] == alerts["raw"] and len(alerts["raw"]) > 1
+    _, lw, lc, lr = median_of(runs["lake"])
+    _, rw, rc, rr = median_of(runs["raw"])
+    print(f"  lake detect: lake {lw:.2f}s, raw trail {rw:.2f}s, same alerts: {same}", flush=True)
+    return [("lake detect (compacted)", "trailql", lw, lc, lr),
+            ("lake detect (raw trail)", "trailql", rw, rc, rr)], same
 
 
 def lake_report(lake, raw, gz_bytes):
@@ -746,6 +768,10 @@ def lake_report(lake, raw, gz_bytes):
     lines.append(f"  - `lake compact` {lt[('lake compact', 'trailql')]:.2f} s (peak RSS "
                  f"{lr[('lake compact', 'trailql')]:.0f} MB), {lake['files']} → {lake['compacted_files']} files; "
                  f"on the compacted lake: {queries(' (compacted)')}")
+    dl, dr = lt[("lake detect (compacted)", "trailql")], lt[("lake detect (raw trail)", "trailql")]
+    lines.append(f"  - `detect` (the bundled pack, alerts to a file) on the compacted lake {dl:.2f} s (peak RSS "
+                 f"{lr[('lake detect (compacted)', 'trailql')]:.0f} MB) against {dr:.2f} s on the raw trail "
+                 f"(**{dl / dr:.2f}x**); same alerts: {'yes' if lake['same_alerts'] else 'NO'}")
     return lines
 
 
