@@ -109,7 +109,8 @@ pub struct DetectExec {
     counts: Arc<Counts>,
     feed: Option<Arc<Feed>>,
     projection: Option<Vec<usize>>,
-    /// Rules out records no rule can match, when the scan has not (a lake's).
+    /// Rules out records no rule can match, when the scan has not (a lake's, or one not given
+    /// the rules' needles: `detections()` in a `query` session).
     prefilter: Option<Arc<Prefilter>>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
