@@ -78,55 +78,49 @@ impl Event {
     fn read(r: &serde_json::Value, payloads: bool) -> Event {
         use crate::sg::field;
         use serde_json::Value;
-        let path = |keys: &[&str]| -> Option<&Value> {
-            let mut v = r;
-            for k in keys {
-                v = field(v, k)?;
-            }
-            Some(v)
-        };
-        let text = |keys: &[&str]| -> Option<String> {
-            match path(keys)? {
+        // Every alert reads this: each parent object is looked up once, not once per field.
+        let text = |parent: Option<&Value>, key: &str| -> Option<String> {
+            match field(parent?, key)? {
                 Value::Null => None,
                 Value::String(s) => Some(s.clone()),
                 other => Some(other.to_string()),
             }
         };
-        let ui = |k: &str| text(&["userIdentity", k]);
-        let issuer = |k: &str| text(&["userIdentity", "sessionContext", "sessionIssuer", k]);
+        let root = Some(r);
+        let top = |k: &str| text(root, k);
+        let ui = field(r, "userIdentity");
+        let context = ui.and_then(|u| field(u, "sessionContext"));
+        let issuer = context.and_then(|c| field(c, "sessionIssuer"));
+        let attributes = context.and_then(|c| field(c, "attributes"));
+        let on_behalf_of = ui.and_then(|u| field(u, "onBehalfOf"));
         Event {
-            time: text(&["eventTime"]).unwrap_or_default(),
-            source: text(&["eventSource"]).unwrap_or_default(),
-            name: text(&["eventName"]).unwrap_or_default(),
-            account: text(&["recipientAccountId"]).unwrap_or_default(),
-            region: text(&["awsRegion"]).unwrap_or_default(),
-            event_id: text(&["eventID"]).unwrap_or_default(),
-            error_code: text(&["errorCode"]),
-            error_message: text(&["errorMessage"]),
-            source_ip: text(&["sourceIPAddress"]),
-            user_agent: text(&["userAgent"]),
-            request: payloads.then(|| text(&["requestParameters"])).flatten(),
-            response: payloads.then(|| text(&["responseElements"])).flatten(),
-            resources: payloads.then(|| text(&["resources"])).flatten(),
+            time: top("eventTime").unwrap_or_default(),
+            source: top("eventSource").unwrap_or_default(),
+            name: top("eventName").unwrap_or_default(),
+            account: top("recipientAccountId").unwrap_or_default(),
+            region: top("awsRegion").unwrap_or_default(),
+            event_id: top("eventID").unwrap_or_default(),
+            error_code: top("errorCode"),
+            error_message: top("errorMessage"),
+            source_ip: top("sourceIPAddress"),
+            user_agent: top("userAgent"),
+            request: payloads.then(|| top("requestParameters")).flatten(),
+            response: payloads.then(|| top("responseElements")).flatten(),
+            resources: payloads.then(|| top("resources")).flatten(),
             identity: Identity {
-                kind: ui("type"),
-                arn: ui("arn"),
-                user_name: ui("userName"),
-                principal_id: ui("principalId"),
-                account_id: ui("accountId"),
-                access_key_id: ui("accessKeyId"),
-                invoked_by: ui("invokedBy"),
-                on_behalf_of: text(&["userIdentity", "onBehalfOf", "userId"]),
-                issuer_type: issuer("type"),
-                issuer_arn: issuer("arn"),
-                issuer_user_name: issuer("userName"),
-                mfa_authenticated: text(&[
-                    "userIdentity",
-                    "sessionContext",
-                    "attributes",
-                    "mfaAuthenticated",
-                ]),
-                credential_from_console: text(&["sessionCredentialFromConsole"]),
+                kind: text(ui, "type"),
+                arn: text(ui, "arn"),
+                user_name: text(ui, "userName"),
+                principal_id: text(ui, "principalId"),
+                account_id: text(ui, "accountId"),
+                access_key_id: text(ui, "accessKeyId"),
+                invoked_by: text(ui, "invokedBy"),
+                on_behalf_of: text(on_behalf_of, "userId"),
+                issuer_type: text(issuer, "type"),
+                issuer_arn: text(issuer, "arn"),
+                issuer_user_name: text(issuer, "userName"),
+                mfa_authenticated: text(attributes, "mfaAuthenticated"),
+                credential_from_console: top("sessionCredentialFromConsole"),
             },
         }
     }
